@@ -143,7 +143,8 @@ func (c *Client) GCState(ctx context.Context) (GCState, error) {
 	var st gc.GCState
 	err := c.retry(ctx, "get GC state", c.cfg.RPCBudget, func(ctx context.Context) error {
 		var err error
-		st, err = c.b.GetGCStatesClient(c.gcKeyspaceID()).GetGCState(ctx)
+		// The API leaves barriers out unless asked.
+		st, err = c.b.GetGCStatesClient(c.gcKeyspaceID()).GetGCState(ctx, gc.ExcludeGCBarriers(false))
 		return err
 	})
 	if err != nil {

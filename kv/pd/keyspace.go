@@ -64,7 +64,7 @@ func (c *Client) LoadKeyspace(ctx context.Context, name string) (*Keyspace, erro
 
 // keyspaceFromMeta validates meta and converts it.
 func keyspaceFromMeta(meta *keyspacepb.KeyspaceMeta) (*Keyspace, error) {
-	if meta.GetKeyspaceIdentity() != nil {
+	if _, v3 := meta.GetKeyspace().(*keyspacepb.KeyspaceMeta_KeyspaceIdentity); v3 {
 		return nil, fmt.Errorf("pd: keyspace %q uses an API v3 identity: %w", meta.GetName(), kv.ErrAPIVersionMismatch)
 	}
 	if meta.GetState() != keyspacepb.KeyspaceState_ENABLED {
