@@ -122,7 +122,9 @@ func (c *Client) retry(ctx context.Context, op string, budget time.Duration, f f
 		if e := classified(op, err); e != nil {
 			return e
 		}
-		if berr := bo.Backoff(ctx, backoff.PDRPC, fmt.Errorf("pd: %s: %w", op, sanitize(err))); berr != nil {
+		// The cause is kept as text only: a timeout inside the PD client must not make the
+		// result look like the caller's own deadline (which is not retryable).
+		if berr := bo.Backoff(ctx, backoff.PDRPC, fmt.Errorf("pd: %s: %w", op, &pdError{msg: err.Error()})); berr != nil {
 			if e := c.ctxError(ctx, op); e != nil {
 				return e
 			}

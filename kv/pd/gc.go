@@ -220,7 +220,7 @@ func (c *Client) AdvanceTxnSafePoint(ctx context.Context, target uint64) (Advanc
 	var r gc.AdvanceTxnSafePointResult
 	err := c.retry(ctx, "advance txn safe point", c.cfg.RPCBudget, func(ctx context.Context) error {
 		var err error
-		r, err = c.b.GetGCInternalController(c.gcKeyspaceID()).AdvanceTxnSafePoint(ctx, target)
+		r, err = c.b.GetGCInternalController(c.gcControllerKeyspaceID()).AdvanceTxnSafePoint(ctx, target)
 		return err
 	})
 	if err != nil {
@@ -240,7 +240,7 @@ func (c *Client) AdvanceGCSafePoint(ctx context.Context, target uint64) (Advance
 	var r gc.AdvanceGCSafePointResult
 	err := c.retry(ctx, "advance GC safe point", c.cfg.RPCBudget, func(ctx context.Context) error {
 		var err error
-		r, err = c.b.GetGCInternalController(c.gcKeyspaceID()).AdvanceGCSafePoint(ctx, target)
+		r, err = c.b.GetGCInternalController(c.gcControllerKeyspaceID()).AdvanceGCSafePoint(ctx, target)
 		return err
 	})
 	if err != nil {

@@ -96,3 +96,13 @@ func (c *Client) gcKeyspaceID() uint32 {
 	}
 	return uint32(codec.NullspaceID)
 }
+
+// gcControllerKeyspaceID is the keyspace GC is driven for: the client's keyspace when it
+// runs keyspace-level GC, the null keyspace (cluster-wide GC) otherwise. PD accepts the
+// advance calls only there.
+func (c *Client) gcControllerKeyspaceID() uint32 {
+	if c.ks != nil && c.ks.KeyspaceLevelGC {
+		return uint32(c.ks.ID)
+	}
+	return uint32(codec.NullspaceID)
+}

@@ -128,6 +128,20 @@ func TestTimestampBudgetExhausted(t *testing.T) {
 	}
 }
 
+func TestInternalTimeoutIsNotTheCallersDeadline(t *testing.T) {
+	f := newFakePD()
+	c := newTestClient(t, idleConfig(), f)
+	f.mu.Lock()
+	for range 1000 {
+		f.tsErrs = append(f.tsErrs, context.DeadlineExceeded) // the PD client's per-attempt timeout
+	}
+	f.mu.Unlock()
+	_, err := c.Timestamp(context.Background())
+	if !errors.Is(err, kv.ErrPDUnavailable) || errors.Is(err, context.DeadlineExceeded) || !kv.IsRetryable(err) {
+		t.Fatalf("err = %v, want a retryable PD-unavailable error", err)
+	}
+}
+
 func TestTimestampContextErrors(t *testing.T) {
 	f := newFakePD()
 	c := newTestClient(t, Config{LowResolutionInterval: time.Hour, SafePointRefresh: time.Hour}, f)

@@ -66,8 +66,15 @@ func TestKeyspaceLoading(t *testing.T) {
 	if id, ok := c7.Codec().Keyspace(); !ok || id != 7 || c7.Codec().Version() != codec.V2 {
 		t.Fatalf("codec keyspace = %d %v", id, ok)
 	}
-	if c7.gcKeyspaceID() != 7 || newTestClient(t, idleConfig(), f).gcKeyspaceID() != uint32(codec.NullspaceID) {
-		t.Fatal("GC keyspace scope")
+	if c7.gcKeyspaceID() != 7 || c7.gcControllerKeyspaceID() != 7 {
+		t.Fatal("GC scope of a keyspace with keyspace-level GC")
+	}
+	if c.gcKeyspaceID() != 0 || c.gcControllerKeyspaceID() != uint32(codec.NullspaceID) {
+		t.Fatal("GC scope of a keyspace with unified GC")
+	}
+	v1 := newTestClient(t, idleConfig(), f)
+	if v1.gcKeyspaceID() != uint32(codec.NullspaceID) || v1.gcControllerKeyspaceID() != uint32(codec.NullspaceID) {
+		t.Fatal("GC scope under API v1")
 	}
 }
 
