@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tikvsql/tikvsql/internal/codec"
+	"github.com/tikvsql/tikvsql/kv"
 )
 
 // clusterConfig returns a Config for the real cluster named by TIKV_PD_ADDRS
@@ -58,6 +59,20 @@ func TestClusterTimestampsRegionsStores(t *testing.T) {
 	}
 	if all, err := c.ScanRegions(ctx, nil, nil, 10); err != nil || len(all) == 0 {
 		t.Fatalf("ScanRegions = %d, %v", len(all), err)
+	}
+	// PD servers before 2025 lack BatchScanRegions: this exercises the fallback there.
+	ranges := []kv.KeyRange{{Start: []byte("a"), End: []byte("b")}, {Start: []byte("x"), End: nil}}
+	if got, err := c.BatchScanRegions(ctx, ranges, 10); err != nil || len(got) == 0 {
+		t.Fatalf("BatchScanRegions = %d, %v", len(got), err)
+	}
+	if ts, err := c.MinTS(ctx); err != nil && !errors.Is(err, ErrUnsupported) || err == nil && ts == 0 {
+		t.Fatalf("MinTS = %d, %v", ts, err)
+	}
+	if _, err := c.StaleTimestamp(ctx, time.Second); err != nil {
+		t.Fatalf("StaleTimestamp: %v", err)
+	}
+	if _, err := c.ExternalTimestamp(ctx); err != nil {
+		t.Fatalf("ExternalTimestamp: %v", err)
 	}
 	stores, err := c.GetAllStores(ctx)
 	if err != nil || len(stores) == 0 {
