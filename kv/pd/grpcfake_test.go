@@ -35,8 +35,11 @@ type grpcPD struct {
 	srv      *grpc.Server
 	lis      net.Listener
 	url      string
-	leader   atomic.Pointer[string] // URL of the member that claims leadership
+	leader   atomic.Pointer[string]   // URL of the member that claims leadership
+	peers    atomic.Pointer[[]string] // URLs of the other members
 	mu       sync.Mutex
+	txnSP    uint64
+	barriers map[string]*pdpb.GCBarrierInfo
 	physical int64
 	logical  int64
 	tsoReqs  atomic.Int64
@@ -57,7 +60,8 @@ func startGRPCPD(t *testing.T, tlsCfg *tls.Config) *grpcPD {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 		scheme = "https://"
 	}
-	p := &grpcPD{srv: grpc.NewServer(opts...), lis: lis, url: scheme + lis.Addr().String(), physical: time.Now().UnixMilli()}
+	p := &grpcPD{srv: grpc.NewServer(opts...), lis: lis, url: scheme + lis.Addr().String(), physical: time.Now().UnixMilli(),
+		barriers: map[string]*pdpb.GCBarrierInfo{}}
 	p.leader.Store(&p.url)
 	pdpb.RegisterPDServer(p.srv, p)
 	hs := health.NewServer()
@@ -71,13 +75,22 @@ func (p *grpcPD) header() *pdpb.ResponseHeader { return &pdpb.ResponseHeader{Clu
 
 func (p *grpcPD) GetMembers(context.Context, *pdpb.GetMembersRequest) (*pdpb.GetMembersResponse, error) {
 	leaderURL := *p.leader.Load()
-	self := &pdpb.Member{Name: "pd-" + p.url, MemberId: 1, ClientUrls: []string{p.url}}
-	leader := &pdpb.Member{Name: "pd-" + leaderURL, MemberId: 2, ClientUrls: []string{leaderURL}}
-	members := []*pdpb.Member{self}
-	if leaderURL != p.url {
+	urls := []string{p.url}
+	if peers := p.peers.Load(); peers != nil {
+		urls = append(urls, *peers...)
+	}
+	var members []*pdpb.Member
+	var leader *pdpb.Member
+	for i, u := range urls {
+		m := &pdpb.Member{Name: "pd-" + u, MemberId: uint64(i + 1), ClientUrls: []string{u}}
+		members = append(members, m)
+		if u == leaderURL {
+			leader = m
+		}
+	}
+	if leader == nil {
+		leader = &pdpb.Member{Name: "pd-" + leaderURL, MemberId: 99, ClientUrls: []string{leaderURL}}
 		members = append(members, leader)
-	} else {
-		leader = self
 	}
 	return &pdpb.GetMembersResponse{Header: p.header(), Members: members, Leader: leader, EtcdLeader: leader}, nil
 }
@@ -110,6 +123,26 @@ func (p *grpcPD) GetRegion(_ context.Context, req *pdpb.GetRegionRequest) (*pdpb
 
 func (p *grpcPD) GetAllStores(context.Context, *pdpb.GetAllStoresRequest) (*pdpb.GetAllStoresResponse, error) {
 	return &pdpb.GetAllStoresResponse{Header: p.header(), Stores: []*metapb.Store{{Id: 1, Address: "127.0.0.1:20160"}}}, nil
+}
+
+func (p *grpcPD) GetGCState(_ context.Context, req *pdpb.GetGCStateRequest) (*pdpb.GetGCStateResponse, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := &pdpb.GCState{KeyspaceScope: req.GetKeyspaceScope(), TxnSafePoint: p.txnSP, GcSafePoint: p.txnSP}
+	if !req.GetExcludeGcBarriers() {
+		for _, b := range p.barriers {
+			st.GcBarriers = append(st.GcBarriers, b)
+		}
+	}
+	return &pdpb.GetGCStateResponse{Header: p.header(), GcState: st}, nil
+}
+
+func (p *grpcPD) SetGCBarrier(_ context.Context, req *pdpb.SetGCBarrierRequest) (*pdpb.SetGCBarrierResponse, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := &pdpb.GCBarrierInfo{BarrierId: req.GetBarrierId(), BarrierTs: req.GetBarrierTs(), TtlSeconds: req.GetTtlSeconds()}
+	p.barriers[b.BarrierId] = b
+	return &pdpb.SetGCBarrierResponse{Header: p.header(), NewBarrierInfo: b}, nil
 }
 
 // deadAddr returns an address nobody listens on.
@@ -196,6 +229,63 @@ func TestRealClientFollowsLeader(t *testing.T) {
 	}
 	if _, ok := dialed.Load(leader.lis.Addr().String()); !ok {
 		t.Fatal("the dialer hook was not used for the leader")
+	}
+}
+
+// The PD leader moves to another member mid-run: the client follows within the caller's
+// deadline and timestamps stay monotonic.
+func TestRealClientLeaderChange(t *testing.T) {
+	a := startGRPCPD(t, nil)
+	b := startGRPCPD(t, nil)
+	b.physical = a.physical + 10_000
+	a.peers.Store(&[]string{b.url})
+	b.peers.Store(&[]string{a.url})
+	b.leader.Store(&a.url)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := New(ctx, grpcConfig(a.lis.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	before, err := c.Timestamp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.leader.Store(&b.url)
+	a.leader.Store(&b.url)
+	a.srv.Stop()
+	after, err := c.Timestamp(ctx)
+	if err != nil {
+		t.Fatalf("Timestamp after the leader moved: %v", err)
+	}
+	if after <= before || b.tsoReqs.Load() == 0 {
+		t.Fatalf("after = %d, before = %d, new leader served %d", after, before, b.tsoReqs.Load())
+	}
+}
+
+func TestRealClientGCStates(t *testing.T) {
+	pd := startGRPCPD(t, nil)
+	pd.txnSP = 500
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := New(ctx, grpcConfig(pd.lis.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if err := c.CheckVisibility(499); !errors.Is(err, kv.ErrTxnAbortedByGC) {
+		t.Fatalf("CheckVisibility before the safe point: %v", err)
+	}
+	if err := c.CheckVisibility(500); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetGCBarrier(ctx, "br", 600, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.GCState(ctx)
+	if err != nil || st.TxnSafePoint != 500 || len(st.Barriers) != 1 || st.Barriers[0].TS != 600 || st.Barriers[0].TTL != time.Minute {
+		t.Fatalf("GCState = %+v, %v", st, err)
 	}
 }
 
