@@ -20,9 +20,11 @@ import (
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/tikvsql/tikvsql/kv"
 )
@@ -39,6 +41,7 @@ type grpcPD struct {
 	peers    atomic.Pointer[[]string] // URLs of the other members
 	mu       sync.Mutex
 	txnSP    uint64
+	oldPD    bool // answer the 2025 GC API with Unimplemented, like PD before 2025
 	barriers map[string]*pdpb.GCBarrierInfo
 	physical int64
 	logical  int64
@@ -126,6 +129,9 @@ func (p *grpcPD) GetAllStores(context.Context, *pdpb.GetAllStoresRequest) (*pdpb
 }
 
 func (p *grpcPD) GetGCState(_ context.Context, req *pdpb.GetGCStateRequest) (*pdpb.GetGCStateResponse, error) {
+	if p.oldPD {
+		return nil, status.Error(codes.Unimplemented, "unknown method GetGCState for service pdpb.PD")
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := &pdpb.GCState{KeyspaceScope: req.GetKeyspaceScope(), TxnSafePoint: p.txnSP, GcSafePoint: p.txnSP}
@@ -138,6 +144,9 @@ func (p *grpcPD) GetGCState(_ context.Context, req *pdpb.GetGCStateRequest) (*pd
 }
 
 func (p *grpcPD) SetGCBarrier(_ context.Context, req *pdpb.SetGCBarrierRequest) (*pdpb.SetGCBarrierResponse, error) {
+	if p.oldPD {
+		return nil, status.Error(codes.Unimplemented, "unknown method SetGCBarrier for service pdpb.PD")
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b := &pdpb.GCBarrierInfo{BarrierId: req.GetBarrierId(), BarrierTs: req.GetBarrierTs(), TtlSeconds: req.GetTtlSeconds()}
@@ -165,6 +174,7 @@ func grpcConfig(endpoints ...string) Config {
 
 func TestRealClientFailoverFirstEndpointDown(t *testing.T) {
 	pd := startGRPCPD(t, nil)
+	pd.oldPD = true
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := New(ctx, grpcConfig(deadAddr(t), pd.lis.Addr().String()))

@@ -21,9 +21,10 @@ type lastTS struct {
 
 // tsFlight is one in-progress timestamp fetch shared by concurrent read-TS validations.
 type tsFlight struct {
-	done chan struct{}
-	ts   uint64
-	err  error
+	done   chan struct{}
+	ts     uint64
+	err    error
+	joined int // callers waiting on it, guarded by oracleState.flightMu
 }
 
 // oracleState is the timestamp state of a Client.
@@ -220,6 +221,7 @@ func (c *Client) validationTS(ctx context.Context) (uint64, error) {
 		}
 		o.flight = f
 	}
+	f.joined++
 	o.flightMu.Unlock()
 	select {
 	case <-f.done:

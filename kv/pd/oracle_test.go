@@ -381,7 +381,11 @@ func TestValidateReadTSSingleFlight(t *testing.T) {
 			errs <- c.ValidateReadTS(context.Background(), future, false)
 		}()
 	}
-	eventually(t, "the shared fetch", func() bool { return f.tsCalls.Load() == calls+1 })
+	eventually(t, "every validation to join the shared fetch", func() bool {
+		c.oracle.flightMu.Lock()
+		defer c.oracle.flightMu.Unlock()
+		return c.oracle.flight != nil && c.oracle.flight.joined == n
+	})
 	// A caller whose ctx ends gives up alone.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
