@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/meta_storagepb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 	"google.golang.org/grpc"
@@ -67,6 +68,7 @@ func startGRPCPD(t *testing.T, tlsCfg *tls.Config) *grpcPD {
 		barriers: map[string]*pdpb.GCBarrierInfo{}}
 	p.leader.Store(&p.url)
 	pdpb.RegisterPDServer(p.srv, p)
+	meta_storagepb.RegisterMetaStorageServer(p.srv, &emptyMetaStorage{})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(p.srv, hs)
 	go func() { _ = p.srv.Serve(lis) }()
@@ -152,6 +154,16 @@ func (p *grpcPD) SetGCBarrier(_ context.Context, req *pdpb.SetGCBarrierRequest) 
 	b := &pdpb.GCBarrierInfo{BarrierId: req.GetBarrierId(), BarrierTs: req.GetBarrierTs(), TtlSeconds: req.GetTtlSeconds()}
 	p.barriers[b.BarrierId] = b
 	return &pdpb.SetGCBarrierResponse{Header: p.header(), NewBarrierInfo: b}, nil
+}
+
+// emptyMetaStorage answers the PD client's service discovery with an empty meta storage
+// (no microservices registered), so it settles at once instead of retrying.
+type emptyMetaStorage struct {
+	meta_storagepb.UnimplementedMetaStorageServer
+}
+
+func (*emptyMetaStorage) Get(context.Context, *meta_storagepb.GetRequest) (*meta_storagepb.GetResponse, error) {
+	return &meta_storagepb.GetResponse{Header: &meta_storagepb.ResponseHeader{ClusterId: fakeClusterID}}, nil
 }
 
 // deadAddr returns an address nobody listens on.
