@@ -16,6 +16,7 @@ import (
 	"github.com/tikv/pd/client/opt"
 	"github.com/tikv/pd/client/pkg/caller"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 )
 
 // Backend is the part of the official PD client (github.com/tikv/pd/client) this package
@@ -84,8 +85,19 @@ func dialBackend(ctx, root context.Context, cfg Config) (Backend, error) {
 		opt.WithEnableRouterClient(cfg.EnableRouterClient),
 		opt.WithInitMetricsOption(false),
 	}
+	if cfg.EnableForwarding {
+		opts = append(opts, opt.WithForwardingOption(true))
+	}
+	var dial []grpc.DialOption
 	if cfg.TLS != nil || cfg.Dialer != nil {
-		opts = append(opts, opt.WithGRPCDialOptions(grpc.WithContextDialer(contextDialer(cfg.Dialer, cfg.TLS))))
+		dial = append(dial, grpc.WithContextDialer(contextDialer(cfg.Dialer, cfg.TLS)))
+	}
+	if cfg.KeepAliveTime > 0 {
+		dial = append(dial, grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time: cfg.KeepAliveTime, Timeout: cfg.KeepAliveTimeout, PermitWithoutStream: true}))
+	}
+	if len(dial) > 0 {
+		opts = append(opts, opt.WithGRPCDialOptions(dial...))
 	}
 	life, cancel := context.WithCancel(root)
 	stop := context.AfterFunc(ctx, cancel)

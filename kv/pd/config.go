@@ -61,6 +61,14 @@ type Config struct {
 	// under API v1.
 	Keyspace string
 
+	// KeepAliveTime and KeepAliveTimeout, when positive, make the PD connections send
+	// HTTP/2 keepalive pings after KeepAliveTime of inactivity and drop the connection when
+	// no answer comes within KeepAliveTimeout (client-go: TiKVClient.GrpcKeepAlive*).
+	KeepAliveTime    time.Duration
+	KeepAliveTimeout time.Duration
+	// EnableForwarding lets a PD follower forward requests to the leader when this client
+	// cannot reach the leader directly (network partitions).
+	EnableForwarding bool
 	// PDServerTimeout bounds one PD RPC attempt. Default 3 s.
 	PDServerTimeout time.Duration
 	// EnableRouterClient routes region lookups through PD's router stream (QueryRegion).

@@ -233,6 +233,7 @@ func TestRealClientFollowsLeader(t *testing.T) {
 	defer cancel()
 	var dialed sync.Map
 	cfg := grpcConfig(follower.lis.Addr().String())
+	cfg.KeepAliveTime, cfg.KeepAliveTimeout, cfg.EnableForwarding = 10*time.Second, 3*time.Second, true
 	cfg.Dialer = func(ctx context.Context, addr string) (net.Conn, error) {
 		dialed.Store(addr, true)
 		var d net.Dialer
