@@ -17,6 +17,8 @@ import (
 	"github.com/tikv/pd/client/pkg/caller"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/tikvsql/tikvsql/kv"
 )
 
 // Backend is the part of the official PD client (github.com/tikv/pd/client) this package
@@ -85,6 +87,9 @@ func dialBackend(ctx, root context.Context, cfg Config) (Backend, error) {
 		opt.WithEnableRouterClient(cfg.EnableRouterClient),
 		opt.WithInitMetricsOption(false),
 	}
+	if cfg.ConnectAttempts > 0 {
+		opts = append(opts, opt.WithMaxErrorRetry(cfg.ConnectAttempts))
+	}
 	if cfg.EnableForwarding {
 		opts = append(opts, opt.WithForwardingOption(true))
 	}
@@ -114,7 +119,7 @@ func dialBackend(ctx, root context.Context, cfg Config) (Backend, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("pd: connect: %w", ctx.Err())
 		}
-		return nil, fmt.Errorf("pd: connect to %v: %w", cfg.Endpoints, sanitize(err))
+		return nil, fmt.Errorf("pd: connect to %v: %w: %w", cfg.Endpoints, kv.ErrPDUnavailable, sanitize(err))
 	}
 	return &officialBackend{Client: c, cancel: cancel}, nil
 }

@@ -36,9 +36,9 @@ type Client struct {
 // and validated, a first timestamp is fetched and the background refreshers run. ctx bounds
 // construction only; on failure everything started is torn down.
 //
-// Errors: kv.ErrKeyspaceNotFound, kv.ErrKeyspaceDisabled, kv.ErrAPIVersionMismatch, a
-// *kv.BackoffError wrapping kv.ErrPDUnavailable when PD cannot be reached in the budget, or
-// ctx's error.
+// Errors: kv.ErrKeyspaceNotFound, kv.ErrKeyspaceDisabled, kv.ErrAPIVersionMismatch, an
+// error wrapping kv.ErrPDUnavailable when no endpoint answers (or a *kv.BackoffError
+// wrapping it when PD fails later in construction), or ctx's error.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	if err := checkVersion(cfg); err != nil {

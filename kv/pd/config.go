@@ -69,6 +69,10 @@ type Config struct {
 	// EnableForwarding lets a PD follower forward requests to the leader when this client
 	// cannot reach the leader directly (network partitions).
 	EnableForwarding bool
+	// ConnectAttempts bounds how many times construction tries the endpoints (one second
+	// apart) before failing with kv.ErrPDUnavailable. Default: the PD client's (100); ctx
+	// bounds construction as well.
+	ConnectAttempts int
 	// PDServerTimeout bounds one PD RPC attempt. Default 3 s.
 	PDServerTimeout time.Duration
 	// EnableRouterClient routes region lookups through PD's router stream (QueryRegion).

@@ -349,7 +349,13 @@ func TestRealClientNoEndpoints(t *testing.T) {
 		t.Fatal("New with every endpoint down succeeded")
 	}
 	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, kv.ErrPDUnavailable) {
-		t.Logf("all endpoints down: %v", err)
+		t.Fatalf("all endpoints down: %v", err)
+	}
+	// Without a deadline construction gives up after ConnectAttempts: PD unavailable.
+	cfg := grpcConfig(deadAddr(t))
+	cfg.ConnectAttempts = 2
+	if _, err := New(context.Background(), cfg); !errors.Is(err, kv.ErrPDUnavailable) {
+		t.Fatalf("all endpoints down, no deadline: %v", err)
 	}
 }
 
