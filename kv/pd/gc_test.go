@@ -11,7 +11,8 @@ import (
 	"github.com/tikvsql/tikvsql/kv"
 )
 
-// client-go: tikv/kv_test.go TestLoadTxnSafePoint / CheckVisibility
+// client-go: behaviour of tikv/kv.go loadTxnSafePoint/runTxnSafePointUpdater/CheckVisibility
+// (no unit test there; integration_tests/safepoint_test.go TestSafepoint covers it end to end)
 func TestCheckVisibilityAndRefresh(t *testing.T) {
 	f := newFakePD()
 	f.gcState = gc.GCState{TxnSafePoint: 1000, GCSafePoint: 900}

@@ -11,7 +11,8 @@ import (
 	"github.com/tikvsql/tikvsql/kv"
 )
 
-// client-go: oracle/oracles/pd_test.go (last TS monotonic under concurrency)
+// client-go: oracle/oracles/pd_test.go TestSetLastTSAlwaysPushTS (here with fetches from
+// many goroutines)
 func TestTimestampMonotonicUnderConcurrency(t *testing.T) {
 	f := newFakePD()
 	c := newTestClient(t, idleConfig(), f)
@@ -233,7 +234,8 @@ func TestLowResolutionRefreshOnFakeClock(t *testing.T) {
 	}
 }
 
-// client-go: oracle/oracles/pd_test.go TestAdaptiveUpdateTSInterval
+// client-go: oracle/oracles/pd_test.go TestAdaptiveUpdateTSInterval,
+// TestPdOracle_SetLowResolutionTimestampUpdateInterval
 func TestAdaptiveIntervalStateMachine(t *testing.T) {
 	var o oracleState
 	now := time.Unix(1_700_000_000, 0)
@@ -307,6 +309,7 @@ func TestStaleReadShrinksIntervalThroughValidate(t *testing.T) {
 	}
 }
 
+// client-go: oracle/oracles/pd_test.go TestPdOracle_GetStaleTimestamp
 func TestStaleTimestamp(t *testing.T) {
 	f := newFakePD()
 	clk := newFakeClock()
@@ -365,6 +368,28 @@ func TestValidateReadTS(t *testing.T) {
 	}
 }
 
+// client-go: oracle/oracles/pd_test.go TestValidateReadTSForNormalReadDoNotAffectUpdateInterval
+func TestNormalReadValidationDoesNotShrinkInterval(t *testing.T) {
+	f := newFakePD()
+	c := newTestClient(t, idleConfig(), f)
+	ctx := context.Background()
+	last := c.LowResolutionTimestamp()
+	for _, ts := range []uint64{last, last + 1, kv.ComposeTS(kv.PhysicalMs(last)-1000, 0)} {
+		if err := c.ValidateReadTS(ctx, ts, false); err != nil {
+			t.Fatalf("validate %d: %v", ts, err)
+		}
+		select {
+		case d := <-c.oracle.shrink:
+			t.Fatalf("a normal read asked to shrink the interval to %v", d)
+		default:
+		}
+	}
+	if c.oracle.lastShort.Load() != 0 {
+		t.Fatal("a normal read was recorded as a short-staleness read")
+	}
+}
+
+// client-go: oracle/oracles/pd_test.go TestValidateReadTSForStaleReadReusingGetTSResult
 func TestValidateReadTSSingleFlight(t *testing.T) {
 	f := newFakePD()
 	c := newTestClient(t, idleConfig(), f)
@@ -405,6 +430,7 @@ func TestValidateReadTSSingleFlight(t *testing.T) {
 	}
 }
 
+// client-go: oracle/oracles/pd_test.go TestPDOracle_UntilExpired
 func TestLockExpiry(t *testing.T) {
 	c := newTestClient(t, idleConfig(), newFakePD())
 	last := c.LowResolutionTimestamp()
