@@ -58,6 +58,6 @@
 // calls take user keys and return regions in user-key space, clamped to the keyspace; this
 // is the one place region keys are encoded and decoded. Under API v1 a keyspace name is a
 // configuration error (kv.ErrAPIVersionMismatch), txn-mode region keys are memcomparable
-// and raw-mode ones plain. PD does not know which API version the TiKV stores run; a
-// mismatch with the stores is detected by kv/rpc from TiKV's answers.
+// and raw-mode ones plain. PD does not know which API version the TiKV stores run;
+// checking the stores (TiKV answers ApiVersionNotMatched) is left to the RPC layer.
 package pd
