@@ -34,7 +34,6 @@ type fakePD struct {
 	tsCalls   atomic.Int64
 	minTSErr  error
 	external  uint64
-	extErr    error
 	regions   []*router.Region
 	lastKey   []byte
 	batchErr  error
