@@ -1,0 +1,98 @@
+package rpc
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"math"
+	"net"
+	"time"
+
+	"github.com/tikvsql/tikvsql/internal/tlsconfig"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	_ "google.golang.org/grpc/encoding/gzip" // registers the optional "gzip" compressor
+	"google.golang.org/grpc/keepalive"
+)
+
+// tlsSource returns the TLS config builder of cfg: nil for plaintext.
+func tlsSource(cfg *Config) (func(serverName string) *tls.Config, error) {
+	if cfg.TLS != nil {
+		base := cfg.TLS.Clone()
+		return func(string) *tls.Config { return base.Clone() }, nil
+	}
+	if cfg.TLSFiles.CA == "" && cfg.TLSFiles.Cert == "" && cfg.TLSFiles.Key == "" {
+		return nil, nil
+	}
+	l, err := tlsconfig.NewLoader(tlsconfig.Paths(cfg.TLSFiles))
+	if err != nil {
+		return nil, fmt.Errorf("rpc: %w", err)
+	}
+	return l.ClientConfig, nil
+}
+
+// dialOptions returns the gRPC options of one connection to a store advertised as
+// advertised.
+func (c *Client) dialOptions(advertised string) []grpc.DialOption {
+	cfg := &c.cfg
+	opts := []grpc.DialOption{
+		grpc.WithInitialWindowSize(cfg.InitialWindowSize),
+		grpc.WithInitialConnWindowSize(cfg.InitialConnWindowSize),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time: cfg.KeepAliveTime, Timeout: cfg.KeepAliveTimeout, PermitWithoutStream: true,
+		}),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second,
+			},
+			MinConnectTimeout: cfg.DialTimeout,
+		}),
+		grpc.WithDefaultCallOptions(
+			grpc.ForceCodecV2(c.codec),
+			grpc.MaxCallRecvMsgSize(math.MaxInt64-1),
+		),
+		grpc.WithAuthority(advertised),
+	}
+	if cfg.Compression != "" {
+		opts = append(opts, grpc.WithDefaultCallOptions(grpc.UseCompressor(cfg.Compression)))
+	}
+	if c.tls != nil {
+		host, _, err := net.SplitHostPort(advertised)
+		if err != nil {
+			host = advertised
+		}
+		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(c.tls(host))))
+	} else {
+		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	if cfg.Dialer != nil {
+		opts = append(opts, grpc.WithContextDialer(cfg.Dialer))
+	}
+	return append(opts, cfg.DialOptions...)
+}
+
+// dialStore translates the address and creates the store's connections. gRPC connects
+// lazily: nothing here waits for the network except TranslateAddr.
+func (c *Client) dialStore(ctx context.Context, addr string) (*store, error) {
+	target := addr
+	if c.cfg.TranslateAddr != nil {
+		t, err := c.cfg.TranslateAddr(ctx, addr)
+		if err != nil {
+			return nil, &StoreError{Addr: addr, Reason: "translate address: " + err.Error()}
+		}
+		target = t
+	}
+	st := &store{addr: addr, target: target}
+	opts := c.dialOptions(addr)
+	for range c.cfg.ConnectionCount {
+		cc, err := grpc.NewClient("passthrough:///"+target, opts...)
+		if err != nil {
+			st.closeConns()
+			return nil, &StoreError{Addr: addr, Reason: "dial: " + err.Error()}
+		}
+		st.conns = append(st.conns, cc)
+	}
+	return st, nil
+}
