@@ -21,7 +21,7 @@ type Client struct {
 	cfg     Config
 	codec   *wireCodec
 	bufPool mem.BufferPool
-	tls     func(serverName string) *tls.Config
+	tls     func() *tls.Config
 	rpcTr   kv.RPCTracer
 	epoch   time.Time
 

@@ -5,12 +5,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"math"
-	"net"
 	"time"
 
 	"github.com/tikvsql/tikvsql/internal/tlsconfig"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the optional "gzip" compressor
@@ -18,10 +18,13 @@ import (
 )
 
 // tlsSource returns the TLS config builder of cfg: nil for plaintext.
-func tlsSource(cfg *Config) (func(serverName string) *tls.Config, error) {
+//
+// The configs carry no ServerName: gRPC checks the server against the connection's
+// authority, which is the store's advertised address (see dialOptions).
+func tlsSource(cfg *Config) (func() *tls.Config, error) {
 	if cfg.TLS != nil {
 		base := cfg.TLS.Clone()
-		return func(string) *tls.Config { return base.Clone() }, nil
+		return base.Clone, nil
 	}
 	if cfg.TLSFiles.CA == "" && cfg.TLSFiles.Cert == "" && cfg.TLSFiles.Key == "" {
 		return nil, nil
@@ -30,7 +33,7 @@ func tlsSource(cfg *Config) (func(serverName string) *tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpc: %w", err)
 	}
-	return l.ClientConfig, nil
+	return func() *tls.Config { return l.ClientConfig("") }, nil
 }
 
 // dialOptions returns the gRPC options of one connection to a store advertised as
@@ -59,11 +62,7 @@ func (c *Client) dialOptions(advertised string) []grpc.DialOption {
 		opts = append(opts, grpc.WithDefaultCallOptions(grpc.UseCompressor(cfg.Compression)))
 	}
 	if c.tls != nil {
-		host, _, err := net.SplitHostPort(advertised)
-		if err != nil {
-			host = advertised
-		}
-		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(c.tls(host))))
+		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(c.tls())))
 	} else {
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
@@ -80,7 +79,7 @@ func (c *Client) dialStore(ctx context.Context, addr string) (*store, error) {
 	if c.cfg.TranslateAddr != nil {
 		t, err := c.cfg.TranslateAddr(ctx, addr)
 		if err != nil {
-			return nil, &StoreError{Addr: addr, Reason: "translate address: " + err.Error()}
+			return nil, &StoreError{Addr: addr, Code: codes.Unavailable, Reason: "translate address: " + err.Error()}
 		}
 		target = t
 	}
@@ -90,7 +89,7 @@ func (c *Client) dialStore(ctx context.Context, addr string) (*store, error) {
 		cc, err := grpc.NewClient("passthrough:///"+target, opts...)
 		if err != nil {
 			st.closeConns()
-			return nil, &StoreError{Addr: addr, Reason: "dial: " + err.Error()}
+			return nil, &StoreError{Addr: addr, Code: codes.Unavailable, Reason: "dial: " + err.Error()}
 		}
 		st.conns = append(st.conns, cc)
 	}
