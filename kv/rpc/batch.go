@@ -28,6 +28,8 @@ type batchConn struct {
 	wg     sync.WaitGroup
 
 	inflightNormal atomic.Int64 // normal-priority entries sent and not yet answered
+	inflightAll    atomic.Int64 // all entries sent and not yet answered
+	callers        atomic.Int64 // callers inside sendBatched for this batchConn
 	load           atomic.Uint64
 	health         atomic.Pointer[kvrpcpb.HealthFeedback]
 	messages       atomic.Uint64 // BatchCommands messages sent
@@ -63,8 +65,13 @@ func (b *batchConn) shutdown() {
 	b.wg.Wait()
 }
 
-func (b *batchConn) closedErr() error {
-	return fmt.Errorf("rpc: store %s: %w", b.addr, kv.ErrClosed)
+// closedErr is the error of requests cut off by shutdown: kv.ErrClosed when the Client
+// is closing, else (CloseStore) a *StoreError, which callers may retry.
+func (b *batchConn) closedErr(maybeSent bool) error {
+	if b.c.closing.Load() {
+		return fmt.Errorf("rpc: store %s: %w", b.addr, kv.ErrClosed)
+	}
+	return &StoreError{Addr: b.addr, Code: codes.Unavailable, Reason: "connection closed by CloseStore", MaybeSent: maybeSent}
 }
 
 // sendLoop takes requests off the queue and sends them (see the package documentation).
@@ -81,7 +88,7 @@ func (b *batchConn) sendLoop() {
 		case <-tick.C:
 			b.sweep()
 		case <-b.ctx.Done():
-			b.failAll(append(append(high, normal...), b.q.close()...), b.closedErr())
+			b.failAll(append(append(high, normal...), b.q.close()...), b.closedErr(false))
 			return
 		}
 		high, normal = b.q.drain(high, normal)
@@ -112,11 +119,14 @@ func (b *batchConn) shouldWait() bool {
 
 // waitMore waits up to BatchWait for the batch to reach its expected size.
 func (b *batchConn) waitMore(high, normal []*entry) ([]*entry, []*entry) {
-	target := int(math.Ceil(b.avgSize))
+	// One more than the usual size, so that batches can grow while requests keep coming.
+	target := int(math.Ceil(b.avgSize)) + 1
 	target = min(max(target, 2), b.c.cfg.MaxBatchSize)
 	b.timer.Reset(b.c.cfg.BatchWait)
 	defer b.timer.Stop()
-	for len(high)+len(normal) < target {
+	// Wait only while some caller is neither queued nor in flight: with few callers, no
+	// one else can arrive, and waiting would only add latency.
+	for n := len(high) + len(normal); n < target && b.callers.Load()-b.inflightAll.Load() > int64(n); n = len(high) + len(normal) {
 		select {
 		case <-b.q.notify:
 			high, normal = b.q.drain(high, normal)
@@ -248,12 +258,17 @@ func (b *batchConn) sweep() {
 	}
 }
 
-// released is called when n normal-priority entries left an in-flight table.
-func (b *batchConn) released(n int) {
-	if n == 0 {
+// released is called when total entries, normal of them of normal priority, left an
+// in-flight table.
+func (b *batchConn) released(total, normal int) {
+	if total == 0 {
 		return
 	}
-	b.inflightNormal.Add(int64(-n))
+	b.inflightAll.Add(int64(-total))
+	b.inflightNormal.Add(int64(-normal))
+	if normal == 0 {
+		return
+	}
 	if b.c.cfg.MaxInflightRequests > 0 {
 		b.q.wake()
 	}

@@ -55,9 +55,19 @@ func startNull(b *testing.B) string {
 // includes the server's allocations, which share the process.
 func BenchmarkBatchClient(b *testing.B) {
 	addr := startNull(b)
-	for _, par := range []int{1, 32} {
-		b.Run(map[int]string{1: "c=GOMAXPROCS", 32: "c=32xGOMAXPROCS"}[par], func(b *testing.B) {
-			c, err := New(Config{})
+	for _, bc := range []struct {
+		name   string
+		par    int
+		policy BatchPolicy
+	}{
+		{"adaptive/c=1xGOMAXPROCS", 1, BatchAdaptive},
+		{"nowait/c=1xGOMAXPROCS", 1, BatchNoWait},
+		{"adaptive/c=32xGOMAXPROCS", 32, BatchAdaptive},
+		{"nowait/c=32xGOMAXPROCS", 32, BatchNoWait},
+	} {
+		par := bc.par
+		b.Run(bc.name, func(b *testing.B) {
+			c, err := New(Config{BatchPolicy: bc.policy})
 			if err != nil {
 				b.Fatal(err)
 			}

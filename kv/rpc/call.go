@@ -74,8 +74,9 @@ func Call[Req, Resp Message](ctx context.Context, c *Client, addr string, m *Met
 		opts.Context.Apply(rc)
 	}
 	if key, ok := collapsible(addr, any(req), rc); ok {
+		shared := opts // a copy, so that opts itself stays on the stack
 		resp, err := c.collapse.do(ctx, key, func(ctx context.Context) (any, error) {
-			return invokeObserved(ctx, c, addr, m, req, &opts, rc)
+			return invokeObserved(ctx, c, addr, m, req, &shared, rc)
 		})
 		r, _ := resp.(Resp)
 		return r, err
@@ -129,7 +130,8 @@ func invokeChain[Req, Resp Message](ctx context.Context, c *Client, addr string,
 		}
 		return invoke(ctx, c, inv.Addr, m, r, inv.Options)
 	}
-	out, err := chain(ics, terminal)(ctx, &Invocation{Addr: addr, Method: m.name, Request: req, Options: opts})
+	own := *opts // interceptors may keep what they see; the caller's options stay on its stack
+	out, err := chain(ics, terminal)(ctx, &Invocation{Addr: addr, Method: m.name, Request: req, Options: &own})
 	if err != nil {
 		return zero, err
 	}
@@ -178,6 +180,8 @@ func (c *Client) sendBatched(ctx context.Context, st *store, field fieldNum, req
 	if err != nil {
 		return err
 	}
+	b.callers.Add(1)
+	defer b.callers.Add(-1)
 	e := c.entries.get()
 	if e.inner, err = encodeInner(e.inner[:0], field, req); err != nil {
 		c.entries.put(e)
@@ -186,7 +190,7 @@ func (c *Client) sendBatched(ctx context.Context, st *store, field fieldNum, req
 	e.field, e.resp, e.high, e.deadline = field, resp, opts.Priority == PriorityHigh, c.deadlineOf(ctx)
 	if !b.q.push(e) {
 		c.entries.put(e)
-		return b.closedErr()
+		return b.closedErr(false)
 	}
 	select {
 	case <-e.done:

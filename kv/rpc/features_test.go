@@ -403,8 +403,17 @@ func TestCloseStore(t *testing.T) {
 	if _, err := rawGet(ctx, c, f.addr, "a", CallOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// A request in flight when its store is closed fails retryably, not with ErrClosed.
+	inflight := make(chan error, 1)
+	go func() { _, err := rawGet(ctx, c, f.addr, "block-cs", CallOptions{}); inflight <- err }()
+	waitFor(t, "blocked", func() bool { return f.blockedCount() == 1 })
 	c.CloseStore(f.addr)
 	c.CloseStore("never-dialled:1")
+	err := <-inflight
+	var se *StoreError
+	if !errors.As(err, &se) || !se.MaybeSent || errors.Is(err, kv.ErrClosed) || !kv.IsRetryable(err) {
+		t.Fatalf("in flight at CloseStore: %v", err)
+	}
 	if v, err := rawGet(ctx, c, f.addr, "b", CallOptions{}); err != nil || v != "b" {
 		t.Fatalf("redial: %q %v", v, err)
 	}

@@ -59,6 +59,7 @@ func (s *stream) send(batch []*entry) error {
 		s.table[first+uint64(i)] = e
 	}
 	s.b.inflightNormal.Add(int64(normal))
+	s.b.inflightAll.Add(int64(len(batch)))
 	s.mu.Unlock()
 	s.b.out.buf = buf
 	if err := cs.SendMsg(&s.b.out); err != nil && s.b.out.buf != nil {
@@ -113,7 +114,7 @@ func (s *stream) down(err error, wasUp bool) {
 	closing := b.ctx.Err() != nil
 	mapped := mapError(b.ctx, false, b.addr, err, true)
 	if closing {
-		mapped = b.closedErr()
+		mapped = b.closedErr(true)
 	}
 	s.mu.Lock()
 	s.cs = nil
@@ -133,7 +134,7 @@ func (s *stream) down(err error, wasUp bool) {
 		}
 		b.c.entries.finish(e, mapped)
 	}
-	b.released(normal)
+	b.released(len(failed), normal)
 	b.q.wake()
 }
 
@@ -152,11 +153,12 @@ func (s *stream) recvLoop(cs grpc.ClientStream) error {
 			return err
 		}
 		found = s.take(found[:0], f.ids)
-		normal := 0
+		normal, total := 0, 0
 		for i, e := range found {
 			if e == nil {
 				continue
 			}
+			total++
 			if !e.high {
 				normal++
 			}
@@ -174,7 +176,7 @@ func (s *stream) recvLoop(cs grpc.ClientStream) error {
 			s.b.health.Store(f.health)
 		}
 		f.reset()
-		s.b.released(normal)
+		s.b.released(total, normal)
 	}
 }
 
@@ -211,5 +213,5 @@ func (s *stream) sweep() {
 		}
 		s.b.c.entries.put(e)
 	}
-	s.b.released(normal)
+	s.b.released(len(gone), normal)
 }
