@@ -10,6 +10,7 @@ import (
 
 	"github.com/tikvsql/tikvsql/kv"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 )
 
@@ -51,6 +52,7 @@ type store struct {
 	mu        sync.Mutex
 	main      *batchConn
 	forwarded map[string]*batchConn // by forwarded-to host
+	closed    bool                  // shut down: no new batch clients
 }
 
 // New returns a Client for cfg. It checks the configuration and loads TLS files, but
@@ -154,6 +156,9 @@ func (c *Client) batchConn(st *store, host string) (*batchConn, error) {
 	if c.ctx.Err() != nil {
 		return nil, c.closedErr()
 	}
+	if st.closed {
+		return nil, &StoreError{Addr: st.addr, Code: codes.Unavailable, Reason: "connection closed by CloseStore"}
+	}
 	if st.forwarded == nil {
 		st.forwarded = make(map[string]*batchConn)
 	}
@@ -170,6 +175,7 @@ func (st *store) conn() *grpc.ClientConn {
 // shutdown stops st's batch clients and closes its connections.
 func (st *store) shutdown() {
 	st.mu.Lock()
+	st.closed = true
 	bcs := make([]*batchConn, 0, 1+len(st.forwarded))
 	if st.main != nil {
 		bcs = append(bcs, st.main)

@@ -44,7 +44,7 @@ func (c *Client) dialOptions(advertised string) []grpc.DialOption {
 		grpc.WithInitialWindowSize(cfg.InitialWindowSize),
 		grpc.WithInitialConnWindowSize(cfg.InitialConnWindowSize),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
-			Time: cfg.KeepAliveTime, Timeout: cfg.KeepAliveTimeout, PermitWithoutStream: true,
+			Time: cfg.KeepAliveTime, Timeout: cfg.KeepAliveTimeout,
 		}),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff: backoff.Config{

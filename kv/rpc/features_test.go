@@ -407,8 +407,12 @@ func TestCloseStore(t *testing.T) {
 	inflight := make(chan error, 1)
 	go func() { _, err := rawGet(ctx, c, f.addr, "block-cs", CallOptions{}); inflight <- err }()
 	waitFor(t, "blocked", func() bool { return f.blockedCount() == 1 })
+	old, _ := c.store(ctx, f.addr)
 	c.CloseStore(f.addr)
 	c.CloseStore("never-dialled:1")
+	if _, err := c.batchConn(old, "leader:1"); !errors.Is(err, kv.ErrStoreUnavailable) {
+		t.Fatalf("forwarding through a closed store: %v", err)
+	}
 	err := <-inflight
 	var se *StoreError
 	if !errors.As(err, &se) || !se.MaybeSent || errors.Is(err, kv.ErrClosed) || !kv.IsRetryable(err) {
