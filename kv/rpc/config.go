@@ -28,7 +28,7 @@ const (
 	BatchAlwaysWait
 )
 
-// Defaults of Config. They are client-go's where client-go has the knob.
+// Defaults and limits of Config. The defaults are client-go's where client-go has the knob.
 const (
 	DefaultConnectionCount   = 4
 	DefaultMaxBatchSize      = 128

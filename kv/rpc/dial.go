@@ -54,9 +54,13 @@ func (c *Client) dialOptions(advertised string) []grpc.DialOption {
 		}),
 		grpc.WithDefaultCallOptions(
 			grpc.ForceCodecV2(c.codec),
-			grpc.MaxCallRecvMsgSize(math.MaxInt64-1),
+			grpc.MaxCallRecvMsgSize(math.MaxInt-1),
 		),
-		grpc.WithAuthority(advertised),
+	}
+	if cfg.TLS == nil || cfg.TLS.ServerName == "" {
+		// The advertised name, not the translated one, is what the store's certificate
+		// names. A TLS config with its own ServerName sets the authority instead.
+		opts = append(opts, grpc.WithAuthority(advertised))
 	}
 	if cfg.Compression != "" {
 		opts = append(opts, grpc.WithDefaultCallOptions(grpc.UseCompressor(cfg.Compression)))

@@ -68,6 +68,15 @@ func TestTLSConfig(t *testing.T) {
 	if v, err := rawGet(context.Background(), c, f.addr, "k", CallOptions{}); err != nil || v != "k" {
 		t.Fatalf("TLS call: %q %v", v, err)
 	}
+	// An explicit ServerName is honoured (and must match the certificate).
+	named := newClient(t, Config{ConnectionCount: 1, TLS: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cli.TLS}, ServerName: "tikv-0"}})
+	if _, err := rawGet(context.Background(), named, f.addr, "k", CallOptions{}); err != nil {
+		t.Fatalf("ServerName tikv-0: %v", err)
+	}
+	wrong := newClient(t, Config{ConnectionCount: 1, TLS: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cli.TLS}, ServerName: "elsewhere"}})
+	if _, err := rawGet(context.Background(), wrong, f.addr, "k", CallOptions{}); !errors.Is(err, kv.ErrStoreUnavailable) {
+		t.Fatalf("ServerName elsewhere: %v", err)
+	}
 	// A plaintext client cannot talk to the TLS server.
 	plain := newClient(t, Config{ConnectionCount: 1})
 	if _, err := rawGet(context.Background(), plain, f.addr, "k", CallOptions{}); !errors.Is(err, kv.ErrStoreUnavailable) {
