@@ -302,3 +302,32 @@ func TestPriority(t *testing.T) {
 		t.Fatalf("server order %s", got)
 	}
 }
+
+// The adaptive policy under concurrent load: every caller gets its own answer, and the
+// stream carries fewer messages than requests.
+func TestAdaptiveBatchingCorrectness(t *testing.T) {
+	f := startFake(t, nil)
+	c := newClient(t, Config{ConnectionCount: 2})
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 64 {
+		wg.Go(func() {
+			for i := range 20 {
+				k := fmt.Sprintf("g%d-%d", g, i)
+				if v, err := rawGet(context.Background(), c, f.addr, k, CallOptions{}); err != nil || v != k {
+					errs <- fmt.Errorf("RawGet(%s) = %q, %v", k, v, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if f.requests.Load() != 64*20 {
+		t.Fatalf("server saw %d requests", f.requests.Load())
+	}
+	t.Logf("%d requests in %d messages", f.requests.Load(), f.messages.Load())
+}

@@ -106,14 +106,6 @@ func (q *queue) wake() {
 	}
 }
 
-// len returns the number of queued entries.
-func (q *queue) len() int {
-	q.mu.Lock()
-	n := len(q.high) + len(q.normal)
-	q.mu.Unlock()
-	return n
-}
-
 // drain appends every queued entry to high and normal and returns them.
 func (q *queue) drain(high, normal []*entry) ([]*entry, []*entry) {
 	q.mu.Lock()

@@ -451,13 +451,29 @@ func TestConfigValidation(t *testing.T) {
 
 func TestRegionErrorKind(t *testing.T) {
 	cases := map[string]*errorpb.Error{
-		"":                 nil,
-		"not_leader":       {NotLeader: &errorpb.NotLeader{}},
-		"epoch_not_match":  {EpochNotMatch: &errorpb.EpochNotMatch{}},
-		"server_is_busy":   {ServerIsBusy: &errorpb.ServerIsBusy{}},
-		"region_not_found": {RegionNotFound: &errorpb.RegionNotFound{}},
-		"disk_full":        {DiskFull: &errorpb.DiskFull{}},
-		"unknown":          {Message: "x"},
+		"":                         nil,
+		"not_leader":               {NotLeader: &errorpb.NotLeader{}},
+		"epoch_not_match":          {EpochNotMatch: &errorpb.EpochNotMatch{}},
+		"server_is_busy":           {ServerIsBusy: &errorpb.ServerIsBusy{}},
+		"region_not_found":         {RegionNotFound: &errorpb.RegionNotFound{}},
+		"disk_full":                {DiskFull: &errorpb.DiskFull{}},
+		"key_not_in_region":        {KeyNotInRegion: &errorpb.KeyNotInRegion{}},
+		"stale_command":            {StaleCommand: &errorpb.StaleCommand{}},
+		"store_not_match":          {StoreNotMatch: &errorpb.StoreNotMatch{}},
+		"raft_entry_too_large":     {RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}},
+		"max_timestamp_not_synced": {MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}},
+		"read_index_not_ready":     {ReadIndexNotReady: &errorpb.ReadIndexNotReady{}},
+		"proposal_in_merging_mode": {ProposalInMergingMode: &errorpb.ProposalInMergingMode{}},
+		"data_is_not_ready":        {DataIsNotReady: &errorpb.DataIsNotReady{}},
+		"region_not_initialized":   {RegionNotInitialized: &errorpb.RegionNotInitialized{}},
+		"recovery_in_progress":     {RecoveryInProgress: &errorpb.RecoveryInProgress{}},
+		"flashback_in_progress":    {FlashbackInProgress: &errorpb.FlashbackInProgress{}},
+		"flashback_not_prepared":   {FlashbackNotPrepared: &errorpb.FlashbackNotPrepared{}},
+		"is_witness":               {IsWitness: &errorpb.IsWitness{}},
+		"mismatch_peer_id":         {MismatchPeerId: &errorpb.MismatchPeerId{}},
+		"bucket_version_not_match": {BucketVersionNotMatch: &errorpb.BucketVersionNotMatch{}},
+		"undetermined_result":      {UndeterminedResult: &errorpb.UndeterminedResult{}},
+		"unknown":                  {Message: "x"},
 	}
 	for want, e := range cases {
 		if got := regionErrorKind(e); got != want {
