@@ -1,7 +1,11 @@
 package rpc
 
 import (
+	"bufio"
 	"context"
+	"os"
+	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -50,11 +54,39 @@ func startNull(b *testing.B) string {
 	return lis.Addr().String()
 }
 
+// startRemoteNull runs the null server in a child process and returns its address.
+func startRemoteNull(b *testing.B) string {
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), nullServerEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	return strings.TrimSpace(line)
+}
+
 // BenchmarkBatchClient measures one RawGet through the batch client against a null
-// server, with parallel callers (b.SetParallelism multiplies GOMAXPROCS). allocs/op
-// includes the server's allocations, which share the process.
-func BenchmarkBatchClient(b *testing.B) {
-	addr := startNull(b)
+// server in the same process, with parallel callers (b.SetParallelism multiplies
+// GOMAXPROCS). ns/op and allocs/op include the server's work.
+func BenchmarkBatchClient(b *testing.B) { benchBatchClient(b, startNull(b)) }
+
+// BenchmarkBatchClientRemote is BenchmarkBatchClient with the null server in a child
+// process: allocs/op and B/op are the client's alone.
+func BenchmarkBatchClientRemote(b *testing.B) { benchBatchClient(b, startRemoteNull(b)) }
+
+func benchBatchClient(b *testing.B, addr string) {
 	for _, bc := range []struct {
 		name   string
 		par    int
