@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -18,6 +19,7 @@ import (
 // goroutine that takes entries off the queue, chooses streams and sends.
 type batchConn struct {
 	c     *Client
+	st    *store
 	addr  string // the store's advertised address (the proxy's when forwarding)
 	host  string // the forwarded-to store, or ""
 	q     *queue
@@ -30,6 +32,8 @@ type batchConn struct {
 	inflightNormal atomic.Int64 // normal-priority entries sent and not yet answered
 	inflightAll    atomic.Int64 // all entries sent and not yet answered
 	callers        atomic.Int64 // callers inside sendBatched for this batchConn
+	lastUse        atomic.Int64 // Client.now() of the last call (forwarded batch clients only)
+	reaped         atomic.Bool  // closed for idleness; callers look up a new one
 	load           atomic.Uint64
 	health         atomic.Pointer[kvrpcpb.HealthFeedback]
 	messages       atomic.Uint64 // BatchCommands messages sent
@@ -47,11 +51,13 @@ type batchConn struct {
 
 func newBatchConn(c *Client, st *store, host string) *batchConn {
 	ctx, cancel := context.WithCancel(c.ctx)
-	b := &batchConn{c: c, addr: st.addr, host: host, q: newQueue(), ctx: ctx, cancel: cancel}
+	b := &batchConn{c: c, st: st, addr: st.addr, host: host, q: newQueue(), ctx: ctx, cancel: cancel}
+	b.lastUse.Store(c.now())
 	for _, cc := range st.conns {
 		b.strms = append(b.strms, &stream{b: b, conn: cc, table: make(map[uint64]*entry)})
 	}
 	b.wg.Add(1 + len(b.strms))
+	c.loops.Add(1 + len(b.strms))
 	go b.sendLoop()
 	for _, s := range b.strms {
 		go s.run()
@@ -76,6 +82,7 @@ func (b *batchConn) closedErr(maybeSent bool) error {
 
 // sendLoop takes requests off the queue and sends them (see the package documentation).
 func (b *batchConn) sendLoop() {
+	defer b.c.loops.Done()
 	defer b.wg.Done()
 	tick := time.NewTicker(b.c.cfg.SweepInterval)
 	defer tick.Stop()
@@ -87,6 +94,10 @@ func (b *batchConn) sendLoop() {
 		case <-b.q.notify:
 		case <-tick.C:
 			b.sweep()
+			if b.idle(len(high) + len(normal)) {
+				b.reap()
+				return
+			}
 		case <-b.ctx.Done():
 			b.failAll(append(append(high, normal...), b.q.close()...), b.closedErr(false))
 			return
@@ -207,8 +218,6 @@ func compact(list []*entry, from int) []*entry {
 func (b *batchConn) send(s *stream, batch []*entry) {
 	for range len(b.strms) {
 		if err := s.send(batch); err == nil {
-			b.messages.Add(1)
-			b.requests.Add(uint64(len(batch)))
 			b.avgSize = 0.2*float64(len(batch)) + 0.8*b.avgSize
 			return
 		}
@@ -282,4 +291,30 @@ func notSent(err error) error {
 		return &cp
 	}
 	return err
+}
+
+// errReaped fails requests that raced with the reaping of an idle forwarded batch
+// client; Call retries them on a new one.
+var errReaped = errors.New("rpc: idle forwarded stream closed")
+
+// idle reports whether a forwarded batch client has had no calls for
+// Config.ForwardIdleTimeout and has nothing pending or in flight.
+func (b *batchConn) idle(pending int) bool {
+	t := b.c.cfg.ForwardIdleTimeout
+	return b.host != "" && t > 0 && pending == 0 && b.inflightAll.Load() == 0 &&
+		b.c.now()-b.lastUse.Load() > int64(t)
+}
+
+// reap removes an idle forwarded batch client from its store and stops it; called by
+// its own send loop, which returns right after. Its streams exit on their own; the
+// Client's loops group still owns them.
+func (b *batchConn) reap() {
+	b.st.mu.Lock()
+	if b.st.forwarded[b.host] == b {
+		delete(b.st.forwarded, b.host)
+	}
+	b.st.mu.Unlock()
+	b.reaped.Store(true)
+	b.cancel()
+	b.failAll(b.q.close(), errReaped)
 }

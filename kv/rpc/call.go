@@ -176,9 +176,22 @@ func (c *Client) sendUnary(ctx context.Context, st *store, path string, req, res
 // sendBatched queues the request on the store's batch client and waits for its answer
 // or for ctx (see the package documentation, "Deadlines").
 func (c *Client) sendBatched(ctx context.Context, st *store, field fieldNum, req, resp Message, opts *CallOptions) error {
-	b, err := c.batchConn(st, opts.ForwardedHost)
-	if err != nil {
-		return err
+	for {
+		b, err := c.batchConn(st, opts.ForwardedHost)
+		if err != nil {
+			return err
+		}
+		if err = c.sendOn(ctx, b, field, req, resp, opts); err != errReaped {
+			return err
+		}
+	}
+}
+
+// sendOn is sendBatched on batch client b.
+func (c *Client) sendOn(ctx context.Context, b *batchConn, field fieldNum, req, resp Message, opts *CallOptions) error {
+	var err error
+	if b.host != "" {
+		b.lastUse.Store(c.now())
 	}
 	b.callers.Add(1)
 	defer b.callers.Add(-1)
@@ -190,6 +203,9 @@ func (c *Client) sendBatched(ctx context.Context, st *store, field fieldNum, req
 	e.field, e.resp, e.high, e.deadline = field, resp, opts.Priority == PriorityHigh, c.deadlineOf(ctx)
 	if !b.q.push(e) {
 		c.entries.put(e)
+		if b.reaped.Load() {
+			return errReaped
+		}
 		return b.closedErr(false)
 	}
 	select {
@@ -202,8 +218,8 @@ func (c *Client) sendBatched(ctx context.Context, st *store, field fieldNum, req
 	}
 	err, sent := e.err, e.sent
 	c.entries.put(e)
-	if err != nil {
-		return mapError(ctx, c.closing.Load(), st.addr, err, sent)
+	if err != nil && err != errReaped {
+		return mapError(ctx, c.closing.Load(), b.addr, err, sent)
 	}
-	return nil
+	return err
 }

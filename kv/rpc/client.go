@@ -35,7 +35,8 @@ type Client struct {
 	entries  entryPool
 	collapse collapser
 
-	calls     atomic.Int64 // calls in progress
+	loops     sync.WaitGroup // every goroutine of every batch client, reaped ones included
+	calls     atomic.Int64   // calls in progress
 	closing   atomic.Bool
 	drained   chan struct{} // signalled when calls reaches 0 while closing
 	closeOnce sync.Once
@@ -238,6 +239,7 @@ func (c *Client) Close(ctx context.Context) error {
 		for _, st := range stores {
 			st.shutdown()
 		}
+		c.loops.Wait()
 	})
 	return c.closeErr
 }

@@ -30,17 +30,18 @@ const (
 
 // Defaults and limits of Config. The defaults are client-go's where client-go has the knob.
 const (
-	DefaultConnectionCount   = 4
-	DefaultMaxBatchSize      = 128
-	DefaultBatchWait         = 100 * time.Microsecond
-	DefaultKeepAliveTime     = 10 * time.Second
-	DefaultKeepAliveTimeout  = 3 * time.Second
-	DefaultWindowSize        = 128 << 20
-	DefaultDialTimeout       = 5 * time.Second
-	DefaultSweepInterval     = 100 * time.Millisecond
-	MinKeepAliveTimeout      = 50 * time.Millisecond
-	maxBatchSizeLimit        = 1 << 12
-	forwardedHostMetadataKey = "tikv-forwarded-host"
+	DefaultConnectionCount    = 4
+	DefaultMaxBatchSize       = 128
+	DefaultBatchWait          = 100 * time.Microsecond
+	DefaultKeepAliveTime      = 10 * time.Second
+	DefaultKeepAliveTimeout   = 3 * time.Second
+	DefaultWindowSize         = 128 << 20
+	DefaultDialTimeout        = 5 * time.Second
+	DefaultSweepInterval      = 100 * time.Millisecond
+	DefaultForwardIdleTimeout = 3 * time.Minute
+	MinKeepAliveTimeout       = 50 * time.Millisecond
+	maxBatchSizeLimit         = 1 << 12
+	forwardedHostMetadataKey  = "tikv-forwarded-host"
 )
 
 // Config configures a Client. The zero value of every field means its default, so
@@ -97,6 +98,9 @@ type Config struct {
 	// EnableForwarding allows CallOptions.ForwardedHost (RPC-7). When false, calls that
 	// ask for forwarding fail.
 	EnableForwarding bool
+	// ForwardIdleTimeout closes the streams to a forwarded host after this long without
+	// calls. Default 3 minutes; negative: never.
+	ForwardIdleTimeout time.Duration
 	// Interceptors wrap every call, outermost first (see Interceptor).
 	Interceptors []Interceptor
 	// Tracer, when it implements kv.RPCTracer, observes every call.
@@ -141,6 +145,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.InitialConnWindowSize == 0 {
 		c.InitialConnWindowSize = DefaultWindowSize
+	}
+	if c.ForwardIdleTimeout == 0 {
+		c.ForwardIdleTimeout = DefaultForwardIdleTimeout
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = DefaultSweepInterval

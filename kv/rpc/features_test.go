@@ -484,3 +484,31 @@ func TestRegionErrorKind(t *testing.T) {
 		t.Fatal("RegionError of a non-response")
 	}
 }
+
+// Streams to a forwarded host close after ForwardIdleTimeout; a later call opens new ones.
+func TestForwardedIdleReaping(t *testing.T) {
+	f := startFake(t, nil)
+	c := newClient(t, Config{EnableForwarding: true, ConnectionCount: 1, ForwardIdleTimeout: 20 * time.Millisecond,
+		SweepInterval: 5 * time.Millisecond})
+	ctx := context.Background()
+	opts := CallOptions{ForwardedHost: "leader:20160"}
+	if _, err := rawGet(ctx, c, f.addr, "a", opts); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := c.store(ctx, f.addr)
+	waitFor(t, "reaping", func() bool { st.mu.Lock(); defer st.mu.Unlock(); return len(st.forwarded) == 0 })
+	if v, err := rawGet(ctx, c, f.addr, "b", opts); err != nil || v != "b" {
+		t.Fatalf("after reaping: %q %v", v, err)
+	}
+	// The store's own batch client is never reaped.
+	if _, err := rawGet(ctx, c, f.addr, "c", CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(40 * time.Millisecond)
+	if st.main.reaped.Load() {
+		t.Fatal("main batch client reaped")
+	}
+	if n := f.streamSeq.Load(); n != 3 {
+		t.Fatalf("%d streams opened, want 3 (forwarded, forwarded again, main)", n)
+	}
+}

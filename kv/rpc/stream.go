@@ -60,6 +60,8 @@ func (s *stream) send(batch []*entry) error {
 	}
 	s.b.inflightNormal.Add(int64(normal))
 	s.b.inflightAll.Add(int64(len(batch)))
+	s.b.messages.Add(1) // counted before Send, so that Stats never lags an answer
+	s.b.requests.Add(uint64(len(batch)))
 	s.mu.Unlock()
 	s.b.out.buf = buf
 	if err := cs.SendMsg(&s.b.out); err != nil && s.b.out.buf != nil {
@@ -71,6 +73,7 @@ func (s *stream) send(batch []*entry) error {
 
 // run owns the stream's life (see the type comment).
 func (s *stream) run() {
+	defer s.b.c.loops.Done()
 	defer s.b.wg.Done()
 	var bo *backoff.Backoffer
 	for {
