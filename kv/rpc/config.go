@@ -77,8 +77,8 @@ type Config struct {
 	// Compression names a gRPC compressor for requests ("gzip"), or "" for none.
 	Compression string
 
-	// TLS, when not nil, secures every connection. Build it with internal/tlsconfig for
-	// certificate rotation, or TLSFiles below.
+	// TLS, when not nil, secures every connection as given (use its
+	// GetClientCertificate for rotation, or TLSFiles below).
 	TLS *tls.Config
 	// TLSFiles, when CA is set and TLS is nil, loads the CA, certificate and key from
 	// these paths and re-reads them whenever the files change.

@@ -63,6 +63,15 @@
 // fail at once (MaybeSent false) instead of waiting, so that the region layer can try
 // another replica.
 //
+// # Forwarding
+//
+// When the region leader's store cannot be reached from here but a follower's can, the
+// region layer sends with CallOptions.ForwardedHost set to the leader's address and addr
+// set to the follower (Config.EnableForwarding). Each (proxy, forwarded host) pair gets
+// its own batch client and streams, opened with the tikv-forwarded-host header, so a
+// failure there fails only forwarded requests; unary calls carry the header per call.
+// Forwarded streams close after Config.ForwardIdleTimeout (3 minutes) without calls.
+//
 // # Errors
 //
 // Transport failures are *StoreError values wrapping kv.ErrStoreUnavailable (or
