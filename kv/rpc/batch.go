@@ -135,9 +135,10 @@ func (b *batchConn) waitMore(high, normal []*entry) ([]*entry, []*entry) {
 	target = min(max(target, 2), b.c.cfg.MaxBatchSize)
 	b.timer.Reset(b.c.cfg.BatchWait)
 	defer b.timer.Stop()
-	// Wait only while some caller is neither queued nor in flight: with few callers, no
-	// one else can arrive, and waiting would only add latency.
-	for n := len(high) + len(normal); n < target && b.callers.Load()-b.inflightAll.Load() > int64(n); n = len(high) + len(normal) {
+	// The adaptive policy waits only while some caller is neither queued nor in flight:
+	// with few callers, no one else can arrive, and waiting would only add latency.
+	adaptive := b.c.cfg.BatchPolicy == BatchAdaptive
+	for n := len(high) + len(normal); n < target && (!adaptive || b.callers.Load()-b.inflightAll.Load() > int64(n)); n = len(high) + len(normal) {
 		select {
 		case <-b.q.notify:
 			high, normal = b.q.drain(high, normal)

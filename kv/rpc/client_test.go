@@ -76,14 +76,17 @@ func TestBatching(t *testing.T) {
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
+	start := make(chan struct{})
 	for i := range n {
 		wg.Go(func() {
+			<-start
 			k := fmt.Sprintf("k%d", i)
 			if v, err := rawGet(context.Background(), c, f.addr, k, CallOptions{}); err != nil || v != k {
 				errs <- fmt.Errorf("RawGet(%s) = %q, %v", k, v, err)
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
