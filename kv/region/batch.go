@@ -36,10 +36,10 @@ func RunBatches[T any](ctx context.Context, s *Sender, items []T, keyOf func(T) 
 	r := &batchRun[T]{s: s, keyOf: keyOf, fn: fn, sem: make(chan struct{}, max(concurrency, 1)), cancel: cancel}
 	err := r.run(ctx, bo, items)
 	r.wg.Wait()
-	if err != nil {
-		return err
+	if r.err != nil {
+		return r.err // the first failure, not the cancellation it caused
 	}
-	return r.err
+	return err
 }
 
 type batchRun[T any] struct {

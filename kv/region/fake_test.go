@@ -214,9 +214,12 @@ func (f *fakeCluster) Invoke(ctx context.Context, addr string, req Request) (Res
 	cc := *c
 	f.sentTo = append(f.sentTo, s.Id)
 	f.sentCtx = append(f.sentCtx, &cc)
-	re := f.check(s.Id, c)
-	if re == nil && f.inject != nil {
+	var re *errorpb.Error
+	if f.inject != nil {
 		re = f.inject(s.Id, c)
+	}
+	if re == nil {
+		re = f.check(s.Id, c)
 	}
 	defer f.mu.Unlock()
 	switch r := req.(type) {

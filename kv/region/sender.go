@@ -281,10 +281,14 @@ func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 			return ctxErr(ctx, fmt.Sprintf("probe store %d", st.id))
 		}
 	}
-	if alive {
-		st.needCheck.Store(true)
-	} else {
+	st.needCheck.Store(true)
+	if !alive {
 		s.cache.stores.markUnreachable(st, s.cache.cfg.UnreachableRetry)
+		// The store may have moved: ask PD now, so that a new address is used (and the
+		// unreachable mark of the old one dropped) by the next attempt (RC-8).
+		if _, err := s.cache.stores.resolve(ctx, st); err != nil && ctx.Err() != nil {
+			return ctxErr(ctx, fmt.Sprintf("resolve store %d", st.id))
+		}
 	}
 	cause := fmt.Errorf("region: send to store %d at %s: %w: %w", st.id, a.addr, kv.ErrStoreUnavailable, sendErr)
 	a.lastErr = cause
