@@ -502,7 +502,7 @@ func (c *Cache) onEpochNotMatch(ctx context.Context, r *Region, storeID uint64, 
 		if err != nil {
 			return false, err
 		}
-		if !ok {
+		if !ok || c.holds(um) {
 			continue
 		}
 		nr, err := c.newRegion(ctx, &pd.Region{Meta: um}, &storeID)
@@ -533,4 +533,12 @@ func (c *Cache) decodeMeta(m *metapb.Region) (*metapb.Region, bool, error) {
 	out := *m
 	out.StartKey, out.EndKey = s, e
 	return &out, true, nil
+}
+
+// holds reports whether the cache has a usable entry of exactly this region version, so
+// that an EpochNotMatch listing unchanged neighbours does not reset their leaders.
+func (c *Cache) holds(m *metapb.Region) bool {
+	e := m.GetRegionEpoch()
+	r := c.region(VerID{ID: m.GetId(), ConfVer: e.GetConfVer(), Ver: e.GetVersion()})
+	return r != nil && r.reason() == ReasonNone
 }

@@ -63,6 +63,9 @@ type selector struct {
 	leaderBusy      int  // ServerIsBusy without estimated wait from the leader
 	probeFollower   bool // ask one follower whether the leader moved (client-go#2028)
 	loadBasedDone   bool // a load-based redirect was tried
+	total           int  // attempts of this request
+	ignoreReach     bool // while set, unreachable stores are candidates too
+	triedUnreach    bool // the unreachable stores were given their one chance
 }
 
 func newSelector(r *Region, opts *Options, now func() time.Time, rnd func(int64) int64) *selector {
@@ -77,11 +80,33 @@ func (s *selector) leaderReplica() *replica { return s.replicas[s.leader] }
 
 // candidate reports whether r may be tried again.
 func (s *selector) candidate(r *replica) bool {
-	return !r.failed && r.attempts < maxReplicaAttempts && r.store.Reachable(s.now())
+	return !r.failed && r.attempts < maxReplicaAttempts && (s.ignoreReach || r.store.Reachable(s.now()))
 }
 
-// next returns the target of the next attempt, or nil when no replica is left.
+// next returns the target of the next attempt, or nil when no replica is left. The
+// attempts of one request are bounded by maxReplicaAttempts per replica in total, which
+// also ends leader hints that point back and forth. When only replicas on stores marked
+// unreachable remain, they get one chance (the mark may be older than the recovery).
 func (s *selector) next() *target {
+	if s.total >= maxReplicaAttempts*len(s.replicas) {
+		s.last = nil
+		return nil
+	}
+	t := s.pick()
+	if t == nil && !s.triedUnreach {
+		s.triedUnreach, s.ignoreReach = true, true
+		t = s.pick()
+		s.ignoreReach = false
+	}
+	if t != nil {
+		t.r.attempts++
+		s.total++
+	}
+	s.last = t
+	return t
+}
+
+func (s *selector) pick() *target {
 	var t *target
 	switch {
 	case s.opts.StaleRead && !s.forceLeader:
@@ -91,10 +116,6 @@ func (s *selector) next() *target {
 	default:
 		t = s.nextScored(false)
 	}
-	if t != nil {
-		t.r.attempts++
-	}
-	s.last = t
 	return t
 }
 

@@ -19,7 +19,8 @@ import (
 type Store struct {
 	id uint64
 
-	mu        sync.Mutex // guards meta and resolving
+	resolving sync.Mutex // serialises PD lookups of this store
+	mu        sync.Mutex // guards meta and tombstone (never held across a PD call)
 	meta      *metapb.Store
 	tombstone bool
 
@@ -125,15 +126,17 @@ var errStoreGone = errors.New("store is a tombstone or unknown to PD")
 // store's epoch, which invalidates every cached region with a peer on it. Concurrent
 // callers of one store share one PD call (the store mutex).
 func (c *storeCache) resolve(ctx context.Context, s *Store) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tombstone {
-		return "", fmt.Errorf("region: store %d: %w", s.id, errStoreGone)
+	if addr, ok, err := s.cached(); ok || err != nil {
+		return addr, err
 	}
-	if s.meta != nil && !s.needCheck.Load() {
-		return s.meta.GetAddress(), nil
+	s.resolving.Lock()
+	defer s.resolving.Unlock()
+	if addr, ok, err := s.cached(); ok || err != nil {
+		return addr, err // resolved by the goroutine we waited for
 	}
 	m, err := c.src.GetStore(ctx, s.id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	switch {
 	case errors.Is(err, pd.ErrStoreNotFound):
 		s.tombstone = true
@@ -154,6 +157,20 @@ func (c *storeCache) resolve(ctx context.Context, s *Store) (string, error) {
 	s.meta = m
 	s.needCheck.Store(false)
 	return m.GetAddress(), nil
+}
+
+// cached returns the resolved address when no PD lookup is needed (ok), or the error of
+// a tombstone store.
+func (s *Store) cached() (addr string, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tombstone {
+		return "", false, fmt.Errorf("region: store %d: %w", s.id, errStoreGone)
+	}
+	if s.meta != nil && !s.needCheck.Load() {
+		return s.meta.GetAddress(), true, nil
+	}
+	return "", false, nil
 }
 
 // markUnreachable records that s did not answer; it stays unreachable for d or until a

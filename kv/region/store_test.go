@@ -1,0 +1,107 @@
+package region
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
+)
+
+// client-go: internal/locate/slow_score_test.go TestSlowScoreStat (RC-10, RC-11)
+func TestSlowScore(t *testing.T) {
+	var s slowScore
+	now := time.Unix(100, 0)
+	if s.isSlow(now) {
+		t.Fatal("new store slow")
+	}
+	for i := 0; i < 8; i++ {
+		s.observe(2*time.Second, time.Second)
+	}
+	if !s.isSlow(now) {
+		t.Errorf("8 slow requests: score %d", s.score(now))
+	}
+	for i := 0; i < 10; i++ {
+		s.observe(time.Millisecond, time.Second)
+	}
+	if s.isSlow(now) {
+		t.Errorf("fast requests did not lower the score: %d", s.score(now))
+	}
+	s.observe(31*time.Second, time.Second)
+	if s.score(now) != maxSlowScore {
+		t.Errorf("a 30 s request: score %d", s.score(now))
+	}
+	var fb slowScore
+	fb.feedback(100, now)
+	if !fb.isSlow(now) || fb.isSlow(now.Add(2*time.Minute)) {
+		t.Errorf("TiKV feedback decay: %d then %d", fb.score(now), fb.score(now.Add(2*time.Minute)))
+	}
+}
+
+// Liveness (RC-9): a store found unreachable is probed by the cache's background loop and
+// comes back as soon as the probe succeeds.
+func TestUnreachableStoreProbedBack(t *testing.T) {
+	f := newFakeCluster(3)
+	e := newEnv(t, f, Config{UnreachableRetry: 5 * time.Millisecond})
+	s, err := e.cache.Store(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.set(func() { f.probeFail[2] = true })
+	e.cache.stores.markUnreachable(s, time.Hour)
+	time.Sleep(30 * time.Millisecond)
+	if s.Reachable(time.Now()) {
+		t.Fatalf("store reachable while its probe fails")
+	}
+	f.set(func() { f.probeFail[2] = false })
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.Reachable(time.Now()) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !s.Reachable(time.Now()) {
+		t.Errorf("store not probed back")
+	}
+	if len(s.Labels()) != 1 || !s.matchLabels([]*metapb.StoreLabel{{Key: "zone", Value: "z2"}}) ||
+		s.matchLabels([]*metapb.StoreLabel{{Key: "zone", Value: "z1"}}) {
+		t.Errorf("labels %v", s.Labels())
+	}
+	if s.EstimatedWait(time.Now()) != 0 {
+		t.Errorf("estimated wait of an idle store")
+	}
+}
+
+// Leader hints that point back and forth end after the attempt bound (SB-17) instead of
+// looping, with the region invalidated and returned to the caller.
+// client-go: internal/locate/region_request3_test.go TestLeaderHintLoop-like bound
+func TestNotLeaderPingPongIsBounded(t *testing.T) {
+	f := newFakeCluster(2)
+	e := newEnv(t, f, Config{})
+	loc := mustLocate(t, e.cache, "a")
+	f.inject = func(id uint64, _ *kvrpcpb.Context) *errorpb.Error {
+		other := uint64(3 - id)
+		return &errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: 1, Leader: &metapb.Peer{Id: 100 + other, StoreId: other}}}
+	}
+	_, err := SendToRegion[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](context.Background(), e.s, e.bo(), loc, &kvrpcpb.RawGetRequest{}, nil)
+	if err == nil {
+		t.Fatal("ping-pong succeeded")
+	}
+	if n := len(f.sent()); n > 2*maxReplicaAttempts {
+		t.Errorf("%d attempts, want <= %d", n, 2*maxReplicaAttempts)
+	}
+}
+
+// An EpochNotMatch that lists unchanged neighbours keeps their cached leaders.
+func TestEpochNotMatchKeepsUnchangedNeighbours(t *testing.T) {
+	f := newFakeCluster(3, "m")
+	e := newEnv(t, f, Config{})
+	f.setLeader("z", 2)
+	mustGet(t, e, "z", nil) // region 2 cached, led by store 2
+	mustGet(t, e, "a", nil)
+	f.split("c")
+	mustGet(t, e, "d", nil)
+	if l := leaderOf(t, e, "z"); l != 2 {
+		t.Errorf("neighbour leader reset to %d", l)
+	}
+}
