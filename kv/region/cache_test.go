@@ -24,7 +24,7 @@ func mustLocate(t *testing.T, c *Cache, key string) *Location {
 	return loc
 }
 
-// client-go: internal/locate/region_cache_test.go TestSimple, TestLocateEndKey (SB-18)
+// client-go: internal/locate/region_cache_test.go TestSimple; LocateEndKey per SB-18
 func TestLocateAndLocateEnd(t *testing.T) {
 	f := newFakeCluster(3, "b", "d")
 	e := newEnv(t, f, Config{})
@@ -72,7 +72,7 @@ func TestLocateAndLocateEnd(t *testing.T) {
 	}
 }
 
-// client-go: internal/locate/region_cache_test.go TestBatchLoadRegions, TestLocateRange
+// client-go: internal/locate/region_cache_test.go TestBatchLoadRegions
 func TestLocateRangeAndGroupKeys(t *testing.T) {
 	f := newFakeCluster(3, "b", "d", "f", "h")
 	e := newEnv(t, f, Config{BatchLimit: 2})
@@ -163,8 +163,8 @@ func TestLoadWaitHonoursCtx(t *testing.T) {
 	<-done
 }
 
-// client-go: internal/locate/region_cache_test.go TestRegionEpochAheadOfTiKV / stale
-// insert protection (RC-3, SB-2).
+// Stale-insert protection (RC-3, SB-2); related: client-go
+// internal/locate/region_cache_test.go TestRegionEpochAheadOfTiKV.
 func TestStaleInsertDropped(t *testing.T) {
 	f := newFakeCluster(3, "m")
 	e := newEnv(t, f, Config{})
@@ -201,7 +201,7 @@ func TestStaleInsertDropped(t *testing.T) {
 	}
 }
 
-// client-go: internal/locate/region_cache_test.go TestRegionCacheTTL / TestGCRegion (RC-4)
+// TTL sliding and GC (RC-4); no single client-go test covers both.
 func TestTTLAndGC(t *testing.T) {
 	f := newFakeCluster(3, "m")
 	var now atomic.Int64
@@ -273,8 +273,9 @@ func (d *downPeerSource) GetRegion(ctx context.Context, key []byte, opts ...pd.R
 	return r, err
 }
 
-// client-go: internal/locate/region_cache_test.go TestUpdateLeader3 / NoLeader reload
-// starts at the next peer (RC-3).
+// client-go: internal/locate/region_cache_test.go TestUpdateLeader3 (leader updates, a
+// leader on an unknown store invalidates) and TestSwitchPeerWhenNoLeader (after NoLeader
+// the reload starts at the next peer, RC-3).
 func TestNoLeaderReloadStartsAtNextPeer(t *testing.T) {
 	f := newFakeCluster(3)
 	f.pdLeader = false
@@ -306,7 +307,7 @@ func TestNoLeaderReloadStartsAtNextPeer(t *testing.T) {
 	}
 }
 
-// client-go: internal/locate/region_cache_test.go TestTombstoneStore / peer filtering (RC-6)
+// Peer filtering (RC-6): tombstone stores and witness followers are dropped.
 func TestTombstoneStorePeersDropped(t *testing.T) {
 	f := newFakeCluster(3)
 	f.stores[3].State = metapb.StoreState_Tombstone

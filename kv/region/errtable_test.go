@@ -32,9 +32,9 @@ func epochRegions(f *fakeCluster, delta int64) []*metapb.Region {
 	return []*metapb.Region{r}
 }
 
-// client-go: internal/locate/region_request_test.go TestOnRegionError*,
-// TestRegionRequestToSingleStore and region_request3_test.go TestOnSendFailByResourceGroupThrottled
-// cover the same table: one row per region-error kind of inventory §1.D.
+// One row per region-error kind of inventory §1.D. client-go:
+// internal/locate/region_request_test.go TestOnRegionError (StaleCommand retried),
+// region_request3_test.go TestReplicaReadWithFlashbackInProgress (flashback rows).
 func errRows(f *fakeCluster) []errRow {
 	leader2 := &errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: 1, Leader: &metapb.Peer{Id: 102, StoreId: 2}}}
 	return []errRow{

@@ -31,8 +31,7 @@ func leaderOf(t *testing.T, e *env, key string) uint64 {
 	return s.id
 }
 
-// client-go: internal/locate/region_request3_test.go TestSwitchPeerWhenNoLeader,
-// TestOnNotLeader (leader change mid-request: NotLeader with a hint is followed at once).
+// Leader change mid-request: NotLeader with a hint is followed at once, without sleeping.
 func TestLeaderChangeMidRequest(t *testing.T) {
 	f := newFakeCluster(3, "m")
 	e := newEnv(t, f, Config{})
@@ -59,8 +58,7 @@ func TestLeaderChangeMidRequest(t *testing.T) {
 	}
 }
 
-// client-go: internal/locate/region_request3_test.go TestLearnerReplicaSelector-like
-// leader loss: a leader read that the cached leader cannot serve goes to followers; one
+// Leader loss: a leader read that the cached leader cannot serve goes to followers; one
 // that serves it becomes the cached leader (RS-1).
 func TestLeaderReadFindsNewLeaderThroughFollowers(t *testing.T) {
 	f := newFakeCluster(3)
@@ -75,7 +73,6 @@ func TestLeaderReadFindsNewLeaderThroughFollowers(t *testing.T) {
 
 // Epoch change after a split: EpochNotMatch refreshes the cache from the error and the
 // request is re-split without sleeping and without asking PD (SB-1, SB-2).
-// client-go: internal/locate/region_request_test.go TestOnRegionErrorEpochNotMatch
 func TestEpochChangeAfterSplit(t *testing.T) {
 	f := newFakeCluster(3, "m")
 	e := newEnv(t, f, Config{})
@@ -98,7 +95,6 @@ func TestEpochChangeAfterSplit(t *testing.T) {
 }
 
 // Merge: the old left region is gone; TiKV says RegionNotFound; the caller relocates.
-// client-go: internal/locate/region_cache_test.go TestRegionEpochOnTiFlash / merge cases
 func TestMergeRecovers(t *testing.T) {
 	f := newFakeCluster(3, "c", "m")
 	e := newEnv(t, f, Config{})
@@ -114,8 +110,7 @@ func TestMergeRecovers(t *testing.T) {
 
 // Store down then up: with one replica the request fails with a typed error while the
 // store is down, and the same Sender succeeds again once it is back.
-// client-go: internal/locate/region_request_test.go TestStoreTokenLimit/TestOnSendFail,
-// region_cache_test.go TestSendFailedButLeaderNotChange
+// client-go: internal/locate/region_request_test.go TestOnSendFailedWithStoreRestart
 func TestStoreDownThenUp(t *testing.T) {
 	f := newFakeCluster(1, "m")
 	e := newEnv(t, f, Config{UnreachableRetry: 10 * time.Millisecond})
@@ -144,6 +139,7 @@ func TestStoreDownThenUp(t *testing.T) {
 
 // With three replicas a dead leader store is skipped: followers serve the leader read
 // once one of them leads, and the old leader store is used again after it is back.
+// client-go: internal/locate/region_request_test.go TestOnSendFailedWithCloseKnownStoreThenUseNewOne
 func TestStoreDownFailoverAndBack(t *testing.T) {
 	f := newFakeCluster(3)
 	e := newEnv(t, f, Config{UnreachableRetry: 10 * time.Millisecond})
@@ -187,8 +183,8 @@ func TestStoreAddressChange(t *testing.T) {
 	}
 }
 
-// ServerIsBusy storms (RS-9). client-go: internal/locate/replica_selector_test.go
-// TestReplicaReadAvoidSlowStore / TestServerIsBusyFastRetry.
+// ServerIsBusy storms (RS-9, SB-17). The access paths follow client-go
+// internal/locate/replica_selector_test.go TestReplicaReadAccessPathByCase.
 func TestServerIsBusyStorm(t *testing.T) {
 	busy := func(stores ...uint64) func(uint64, *kvrpcpb.Context) *errorpb.Error {
 		return func(id uint64, _ *kvrpcpb.Context) *errorpb.Error {
@@ -258,8 +254,8 @@ func TestServerIsBusyStorm(t *testing.T) {
 }
 
 // Stale read with DataIsNotReady, and request-source patching (RS-7, RS-10).
-// client-go: internal/locate/replica_selector_test.go TestStaleRead*, region_request3_test.go
-// TestRetryRequestSource
+// client-go: internal/locate/region_request3_test.go TestRetryRequestSource (our labels
+// are leader/follower/stale_read), replica_selector_test.go TestReplicaReadAccessPathByCase
 func TestStaleReadDataIsNotReady(t *testing.T) {
 	f := newFakeCluster(3)
 	e := newEnv(t, f, Config{})
@@ -294,8 +290,8 @@ func TestStaleReadDataIsNotReady(t *testing.T) {
 }
 
 // Replica selection modes (RS-2..RS-6, RS-8).
-// client-go: internal/locate/replica_selector_test.go TestReplicaSelectorCalculateScore,
-// TestFollowerRead, TestPreferLeader, TestLearnerRead, TestLoadBasedReplicaRead
+// client-go: internal/locate/region_request3_test.go TestLoadBasedReplicaRead (last case);
+// the score order is that of replica_selector.go calculateScore.
 func TestReplicaReadModes(t *testing.T) {
 	f := newFakeCluster(3)
 	f.regions[1].Peers[2].Role = metapb.PeerRole_Learner
@@ -362,7 +358,6 @@ func TestDeadlineWithBlackholedStore(t *testing.T) {
 }
 
 // RunBatches: groups by region, runs in parallel, re-splits after a split.
-// client-go: internal/locate/region_request_test.go batch re-split cases / rawkv BatchGet
 func TestRunBatchesResplits(t *testing.T) {
 	f := newFakeCluster(3, "g", "p")
 	e := newEnv(t, f, Config{})
@@ -485,6 +480,8 @@ func TestTracerAndTransportTypeCheck(t *testing.T) {
 	}
 }
 
+// client-go: internal/locate/region_request_test.go TestNoReloadRegionWhenCtxCanceled,
+// TestOnSendFailedWithCancelled
 func TestStaleLocationAndCtx(t *testing.T) {
 	f := newFakeCluster(3)
 	e := newEnv(t, f, Config{})
@@ -501,6 +498,9 @@ func TestStaleLocationAndCtx(t *testing.T) {
 	_, err = SendToRegion[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](ctx, e.s, e.bo(), loc, &kvrpcpb.RawGetRequest{}, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: %v", err)
+	}
+	if e.cache.TryLocate([]byte("a")) == nil {
+		t.Errorf("a canceled request dropped the cached region")
 	}
 	if err := RetryRegionError(context.Background(), e.bo(), errors.New("x")); err == nil {
 		t.Errorf("RetryRegionError retried an unrelated error")

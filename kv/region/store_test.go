@@ -10,7 +10,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/metapb"
 )
 
-// client-go: internal/locate/slow_score_test.go TestSlowScoreStat (RC-10, RC-11)
+// Slow score (RC-10, RC-11); our scoring is simpler than client-go slow_score.go.
 func TestSlowScore(t *testing.T) {
 	var s slowScore
 	now := time.Unix(100, 0)
@@ -74,7 +74,6 @@ func TestUnreachableStoreProbedBack(t *testing.T) {
 
 // Leader hints that point back and forth end after the attempt bound (SB-17) instead of
 // looping, with the region invalidated and returned to the caller.
-// client-go: internal/locate/region_request3_test.go TestLeaderHintLoop-like bound
 func TestNotLeaderPingPongIsBounded(t *testing.T) {
 	f := newFakeCluster(2)
 	e := newEnv(t, f, Config{})
