@@ -91,20 +91,24 @@ func (c *Cache) Len() int {
 // PDCalls returns how many region lookups the cache has sent to its source.
 func (c *Cache) PDCalls() int64 { return c.pdCalls.Load() }
 
-// background runs TTL GC every GCInterval and probes unreachable stores every
-// UnreachableRetry.
+// background runs TTL GC every GCInterval, probes unreachable stores every
+// UnreachableRetry and re-reads stores from PD every StoreRefreshInterval.
 func (c *Cache) background(ctx context.Context) {
 	defer c.wg.Done()
 	gc := time.NewTicker(c.cfg.GCInterval)
 	defer gc.Stop()
 	probe := time.NewTicker(c.cfg.UnreachableRetry)
 	defer probe.Stop()
+	refresh := time.NewTicker(c.cfg.StoreRefreshInterval)
+	defer refresh.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-gc.C:
 			c.gcRound()
+		case <-refresh.C:
+			c.stores.refresh(ctx)
 		case <-probe.C:
 			if c.prober != nil {
 				c.stores.probeUnreachable(ctx, c.prober, c.cfg.StoreLivenessTimeout)

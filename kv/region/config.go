@@ -30,6 +30,10 @@ type Config struct {
 	// finds it alive earlier (1 s); the background loop probes unreachable stores at this
 	// interval when the transport is a Prober.
 	UnreachableRetry time.Duration
+	// StoreRefreshInterval is how often the background loop re-reads every cached store
+	// from PD (15 s), so that address and label changes and tombstones are noticed
+	// without waiting for a failure (RC-8).
+	StoreRefreshInterval time.Duration
 	// SlowLatency is the latency above which a request counts against its store's slow
 	// score (1 s) (RC-11).
 	SlowLatency time.Duration
@@ -60,6 +64,7 @@ func (c Config) withDefaults() Config {
 	def(&c.StoreLivenessTimeout, time.Second)
 	def(&c.UnreachableRetry, time.Second)
 	def(&c.SlowLatency, time.Second)
+	def(&c.StoreRefreshInterval, 15*time.Second)
 	if c.GCBatch <= 0 {
 		c.GCBatch = 50
 	}

@@ -506,3 +506,45 @@ func TestStaleLocationAndCtx(t *testing.T) {
 		t.Errorf("RetryRegionError retried an unrelated error")
 	}
 }
+
+// Recovery under concurrency: requests keep succeeding while regions split and merge and
+// leaders move (the recovery invariant of the issue).
+func TestConcurrentRequestsDuringChurn(t *testing.T) {
+	f := newFakeCluster(3, "m")
+	e := newEnv(t, f, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				key := string(rune('a' + (w*7+i)%26))
+				_, err := Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](context.Background(), e.s, []byte(key),
+					&kvrpcpb.RawGetRequest{Key: []byte(key)}, &Options{ReplicaRead: ReplicaRead(w % 3)})
+				if err != nil {
+					errs <- fmt.Errorf("worker %d key %q: %w", w, key, err)
+					return
+				}
+			}
+		}()
+	}
+	splits := []string{"c", "f", "p", "t"}
+	for round := 0; round < 20; round++ {
+		k := splits[round%len(splits)]
+		if round%8 < 4 {
+			f.split(k)
+		} else {
+			f.merge(string(rune(k[0] - 1)))
+		}
+		f.setLeader(k, uint64(round%3+1))
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -173,6 +173,21 @@ func (s *Store) cached() (addr string, ok bool, err error) {
 	return "", false, nil
 }
 
+// refresh re-reads every resolved store from PD; a changed address or a tombstone bumps
+// the store's epoch (see resolve). PD errors are ignored: the next round tries again.
+func (c *storeCache) refresh(ctx context.Context) {
+	for _, s := range c.all() {
+		if _, ok, _ := s.cached(); !ok {
+			continue // unresolved or tombstone: resolved on demand
+		}
+		s.needCheck.Store(true)
+		c.resolve(ctx, s)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
 // markUnreachable records that s did not answer; it stays unreachable for d or until a
 // probe succeeds. Its epoch is bumped the first time, so regions on it get reloaded.
 func (c *storeCache) markUnreachable(s *Store, d time.Duration) {

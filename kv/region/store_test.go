@@ -104,3 +104,32 @@ func TestEpochNotMatchKeepsUnchangedNeighbours(t *testing.T) {
 		t.Errorf("neighbour leader reset to %d", l)
 	}
 }
+
+// The background loop notices store moves and tombstones without a failed request (RC-8).
+func TestStoreRefreshNoticesChanges(t *testing.T) {
+	f := newFakeCluster(3)
+	e := newEnv(t, f, Config{StoreRefreshInterval: 5 * time.Millisecond})
+	mustGet(t, e, "a", nil)
+	s2, _ := e.cache.Store(context.Background(), 2)
+	epoch := s2.epoch.Load()
+	f.set(func() { f.stores[2].Address = "store2-moved"; f.stores[3].State = metapb.StoreState_Tombstone })
+	deadline := time.Now().Add(5 * time.Second)
+	for s2.Addr() != "store2-moved" && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s2.Addr() != "store2-moved" || s2.epoch.Load() == epoch {
+		t.Fatalf("store 2 not refreshed: %q", s2.Addr())
+	}
+	// The region cached with the old store epochs is reloaded and drops the tombstone.
+	for time.Now().Before(deadline) {
+		if _, err := e.cache.Store(context.Background(), 3); err != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	loc := mustLocate(t, e.cache, "a")
+	if n := len(e.cache.region(loc.Region).peers); n != 2 {
+		t.Errorf("%d peers after store 3 became a tombstone", n)
+	}
+	mustGet(t, e, "a", nil)
+}
