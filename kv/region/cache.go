@@ -270,8 +270,9 @@ func (c *Cache) findRegion(ctx context.Context, key []byte, isEnd bool) (*Region
 }
 
 // load loads the region of key from PD without stampeding it: a miss on a key already
-// being loaded waits for that load, and a miss while other loads are in flight waits for
-// them once first (they often bring the region it needs), then loads itself.
+// being loaded waits for that load (and shares its error), and a miss while other loads
+// are in flight first waits up to Config.JoinWait for those (they often bring the region
+// it needs), then loads itself.
 func (c *Cache) load(ctx context.Context, key []byte, isEnd bool) (*Region, error) {
 	fk := string(key)
 	if isEnd {
@@ -280,47 +281,74 @@ func (c *Cache) load(ctx context.Context, key []byte, isEnd bool) (*Region, erro
 	joined := false
 	for round := 0; ; round++ {
 		c.flightMu.Lock()
-		var wait []*flight
-		if f, ok := c.flights[fk]; ok && round < 4 {
-			wait = append(wait, f)
-		} else if !joined && round < 4 {
+		same, ok := c.flights[fk]
+		var others []*flight
+		if !ok && !joined {
 			for _, f := range c.flights {
-				wait = append(wait, f)
+				others = append(others, f)
 			}
 		}
 		joined = true
-		if len(wait) == 0 {
+		if (!ok || round >= 4) && len(others) == 0 {
 			// A load may have finished between our lookup and taking flightMu; loads
 			// insert before they leave the flight map, so a lookup here sees it.
 			if r := c.lookup(key, isEnd); r != nil {
 				c.flightMu.Unlock()
 				return r, nil
 			}
-			f := &flight{done: make(chan struct{})}
-			c.flights[fk] = f
-			c.flightMu.Unlock()
-			r, err := c.loadFromPD(ctx, key, isEnd)
-			f.err = err
-			c.flightMu.Lock()
-			if c.flights[fk] == f {
-				delete(c.flights, fk)
-			}
-			c.flightMu.Unlock()
-			close(f.done)
-			return r, err
+			return c.fly(ctx, fk, key, isEnd)
 		}
 		c.flightMu.Unlock()
-		for _, f := range wait {
+		if ok {
 			select {
-			case <-f.done:
+			case <-same.done:
 			case <-ctx.Done():
 				return nil, fmt.Errorf("region: waiting for region load: %w", ctx.Err())
 			}
+			if err := same.err; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				return nil, err
+			}
+		} else if err := c.joinWait(ctx, others); err != nil {
+			return nil, err
 		}
 		if r := c.lookup(key, isEnd); r != nil {
 			return r, nil
 		}
 	}
+}
+
+// fly registers a load of key (flightMu held on entry, released here), runs it and
+// wakes its waiters.
+func (c *Cache) fly(ctx context.Context, fk string, key []byte, isEnd bool) (*Region, error) {
+	f := &flight{done: make(chan struct{})}
+	c.flights[fk] = f
+	c.flightMu.Unlock()
+	r, err := c.loadFromPD(ctx, key, isEnd)
+	f.err = err
+	c.flightMu.Lock()
+	if c.flights[fk] == f {
+		delete(c.flights, fk)
+	}
+	c.flightMu.Unlock()
+	close(f.done)
+	return r, err
+}
+
+// joinWait waits for the given loads, at most Config.JoinWait, so that one slow load
+// never holds up misses on other keys for long.
+func (c *Cache) joinWait(ctx context.Context, fs []*flight) error {
+	t := time.NewTimer(c.cfg.JoinWait)
+	defer t.Stop()
+	for _, f := range fs {
+		select {
+		case <-f.done:
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("region: waiting for region loads: %w", ctx.Err())
+		}
+	}
+	return nil
 }
 
 // loadFromPD asks PD for the region of key (RC-2) and caches it. An insert refused as

@@ -392,3 +392,56 @@ func TestReasonAndModeNames(t *testing.T) {
 		t.Errorf("VerID string")
 	}
 }
+
+// A slow load of one key does not hold up misses on other keys longer than JoinWait, and
+// waiters on the same key share the loader's PD error.
+func TestLoadCoalescingBounds(t *testing.T) {
+	f := newFakeCluster(1, "m")
+	src := &slowKeySource{fakeCluster: f, slow: "a", release: make(chan struct{})}
+	c := New(src, Config{JoinWait: 10 * time.Millisecond})
+	defer c.Close()
+	done := make(chan error, 2)
+	go func() {
+		_, err := c.Locate(context.Background(), []byte("a"))
+		done <- err
+	}()
+	for f.pdRegion.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	go func() {
+		_, err := c.Locate(context.Background(), []byte("a")) // waits for the first
+		done <- err
+	}()
+	start := time.Now()
+	if _, err := c.Locate(context.Background(), []byte("z")); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("an unrelated miss waited %v for a stuck load", time.Since(start))
+	}
+	close(src.release)
+	for i := 0; i < 2; i++ {
+		if err := <-done; !errors.Is(err, kv.ErrPDUnavailable) {
+			t.Errorf("load of the stuck key: %v", err)
+		}
+	}
+	if n := f.pdRegion.Load(); n != 2 {
+		t.Errorf("%d PD calls, want 2 (one per key)", n)
+	}
+}
+
+// slowKeySource blocks lookups of one key until released, then fails them.
+type slowKeySource struct {
+	*fakeCluster
+	slow    string
+	release chan struct{}
+}
+
+func (s *slowKeySource) GetRegion(ctx context.Context, key []byte, opts ...pd.RegionOption) (*pd.Region, error) {
+	if string(key) == s.slow {
+		s.fakeCluster.pdRegion.Add(1)
+		<-s.release
+		return nil, &kv.BackoffError{Err: kv.ErrPDUnavailable, Kind: "pdRPC"}
+	}
+	return s.fakeCluster.GetRegion(ctx, key, opts...)
+}

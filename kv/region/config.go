@@ -20,6 +20,9 @@ type Config struct {
 	// GCBatch how many regions it checks per round (50).
 	GCInterval time.Duration
 	GCBatch    int
+	// JoinWait bounds how long a cache miss waits for loads of other keys already in
+	// flight before loading itself (100 ms); see Cache.Locate.
+	JoinWait time.Duration
 	// Buckets asks PD for region buckets (RC-7).
 	Buckets bool
 	// BatchLimit is the largest number of regions one BatchScanRegions call loads (128).
@@ -61,6 +64,7 @@ func (c Config) withDefaults() Config {
 	def(&c.TTL, 600*time.Second)
 	def(&c.TTLJitter, 60*time.Second)
 	def(&c.GCInterval, time.Second)
+	def(&c.JoinWait, 100*time.Millisecond)
 	def(&c.StoreLivenessTimeout, time.Second)
 	def(&c.UnreachableRetry, time.Second)
 	def(&c.SlowLatency, time.Second)
