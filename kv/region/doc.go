@@ -11,8 +11,8 @@
 // reverse scans), LocateRange, GroupKeysByRegion and LocateByID from memory. A miss asks
 // PD through a RegionSource (*pd.Client). Loads do not stampede PD: a miss on a key that
 // is already being loaded waits for that load, and a miss while other loads are in
-// flight first waits for those once (they usually bring the region), so a thousand
-// concurrent cold lookups of one region make one PD call. Ranges are filled with batched
+// flight first waits for those once, at most Config.JoinWait (they usually bring the
+// region), so a thousand concurrent cold lookups of one region make one PD call. Ranges are filled with batched
 // BatchScanRegions calls (LoadRanges).
 //
 // An insert older than what the cache knows (a lagging PD follower) is dropped: its
@@ -26,7 +26,9 @@
 //
 // Stores are resolved from PD on first use and re-resolved after StoreNotMatch or a send
 // failure; an address change or a tombstone bumps the store's epoch, which invalidates
-// every cached region with a peer on it. A send failure probes the store through the
+// every cached region with a peer on it; the background loop re-reads all stores every
+// Config.StoreRefreshInterval to notice such changes early. A send failure probes the
+// store through the
 // transport's optional Prober; a store that does not answer is unreachable for
 // Config.UnreachableRetry and is probed again by the background loop, so it comes back
 // as soon as it answers. Each store has a slow score (request latency, ServerIsBusy
@@ -40,7 +42,9 @@
 // and the only mode for writes), followers, leader and followers alike, prefer-leader,
 // learners, optionally restricted by labels or store IDs; a stale read first goes to the
 // best local replica, then to the leader as a normal read after DataIsNotReady, then to
-// replicas. The Sender stamps the request's Context (region, epoch, peer, read flags,
+// replicas. Replicas on stores marked unreachable are skipped; when nothing else is left
+// they get one attempt. One request makes at most 10 attempts per replica. The Sender
+// stamps the request's Context (region, epoch, peer, read flags,
 // IsRetryRequest, request source) and sends it through the Transport.
 //
 // # Who retries what
@@ -76,5 +80,15 @@
 //
 // The Sender sends through the Transport interface (Invoke one request message to one
 // store address), with optional Prober (liveness) and AddrCloser (drop connections)
-// interfaces, so that kv/rpc plugs in with a small adapter.
+// interfaces. Mux builds a Transport from typed calls, one Handle per request type, so a
+// generic RPC layer plugs in with one line per method, for example (kv/rpc names are
+// illustrative):
+//
+//	m := &region.Mux{ProbeFunc: rpcClient.Probe, CloseFunc: rpcClient.CloseAddr}
+//	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawGetRequest) (*kvrpcpb.RawGetResponse, error) {
+//		return rpc.Call(ctx, rpcClient, addr, rpc.RawGet, r)
+//	})
+//	cache := region.New(pdClient, region.Config{Codec: pdClient.Codec(), Prober: m})
+//	sender := region.NewSender(cache, m, region.SenderConfig{})
+//	resp, err := region.Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](ctx, sender, key, req, nil)
 package region
