@@ -281,8 +281,9 @@ func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 			return ctxErr(ctx, fmt.Sprintf("probe store %d", st.id))
 		}
 	}
-	st.needCheck.Store(true)
-	if !alive {
+	if alive {
+		st.needCheck.Store(true) // alive but failing: maybe another store took the address
+	} else {
 		s.cache.stores.markUnreachable(st, s.cache.cfg.UnreachableRetry)
 		// The store may have moved: ask PD now, so that a new address is used (and the
 		// unreachable mark of the old one dropped) by the next attempt (RC-8).

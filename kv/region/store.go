@@ -30,6 +30,7 @@ type Store struct {
 	// unreachable; 0 when reachable.
 	unreachableUntil atomic.Int64
 	busyUntil        atomic.Int64 // estimated wait (RC-12) as an absolute unix-nano time
+	resolvedAt       atomic.Int64 // unix nanos of the last successful PD lookup
 	slow             slowScore
 }
 
@@ -144,7 +145,10 @@ func (c *storeCache) resolve(ctx context.Context, s *Store) (string, error) {
 		return "", fmt.Errorf("region: store %d: %w", s.id, errStoreGone)
 	case err != nil:
 		if s.meta != nil && ctx.Err() == nil {
-			return s.meta.GetAddress(), nil // keep the old address while PD is away
+			// Keep the old address while PD is away; the background refresh asks
+			// again later, so requests do not each call PD during a PD outage.
+			s.needCheck.Store(false)
+			return s.meta.GetAddress(), nil
 		}
 		return "", err
 	case m.GetAddress() == "":
@@ -156,6 +160,7 @@ func (c *storeCache) resolve(ctx context.Context, s *Store) (string, error) {
 	}
 	s.meta = m
 	s.needCheck.Store(false)
+	s.resolvedAt.Store(c.clock().UnixNano())
 	return m.GetAddress(), nil
 }
 
@@ -189,14 +194,19 @@ func (c *storeCache) refresh(ctx context.Context) {
 }
 
 // markUnreachable records that s did not answer; it stays unreachable for d or until a
-// probe succeeds. Its epoch is bumped the first time, so regions on it get reloaded.
+// probe succeeds. Its epoch is bumped the first time, so regions on it get reloaded. The
+// store is re-read from PD (it may have moved) on the first failure and then at most once
+// per d, so that a dead store under load does not turn every failure into a PD call.
 func (c *storeCache) markUnreachable(s *Store, d time.Duration) {
-	until := c.clock().Add(d).UnixNano()
-	if s.unreachableUntil.Swap(until) == 0 {
+	now := c.clock()
+	first := s.unreachableUntil.Swap(now.Add(d).UnixNano()) == 0
+	if first {
 		s.epoch.Add(1)
 	}
-	s.needCheck.Store(true)
-	s.slow.markSlow(c.clock())
+	if first || now.UnixNano()-s.resolvedAt.Load() >= int64(d) {
+		s.needCheck.Store(true)
+	}
+	s.slow.markSlow(now)
 }
 
 // markReachable clears the unreachable mark.

@@ -133,3 +133,49 @@ func TestStoreRefreshNoticesChanges(t *testing.T) {
 	}
 	mustGet(t, e, "a", nil)
 }
+
+// While PD is down, requests keep using the known store address instead of each asking
+// PD; a dead store is re-read from PD at most once per UnreachableRetry.
+func TestStoreResolveDuringPDOutage(t *testing.T) {
+	f := newFakeCluster(1)
+	src := &failingStoreSource{fakeCluster: f}
+	c := New(src, Config{UnreachableRetry: time.Hour})
+	defer c.Close()
+	s, err := c.Store(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.fail = true
+	s.needCheck.Store(true)
+	for i := 0; i < 5; i++ {
+		if addr, err := c.stores.resolve(context.Background(), s); err != nil || addr != "store1" {
+			t.Fatalf("resolve during PD outage: %q %v", addr, err)
+		}
+	}
+	if n := f.pdStore.Load(); n != 2 {
+		t.Errorf("%d store lookups, want 2 (initial + one retry)", n)
+	}
+	src.fail = false
+	c.stores.markUnreachable(s, time.Hour)
+	if !s.needCheck.Load() {
+		t.Errorf("the first failure does not re-read the store")
+	}
+	c.stores.resolve(context.Background(), s)
+	c.stores.markUnreachable(s, time.Hour)
+	if s.needCheck.Load() {
+		t.Errorf("a store resolved just now is re-read from PD on every failure")
+	}
+}
+
+type failingStoreSource struct {
+	*fakeCluster
+	fail bool
+}
+
+func (f *failingStoreSource) GetStore(ctx context.Context, id uint64) (*metapb.Store, error) {
+	if f.fail {
+		f.fakeCluster.pdStore.Add(1)
+		return nil, context.DeadlineExceeded
+	}
+	return f.fakeCluster.GetStore(ctx, id)
+}
