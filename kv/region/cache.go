@@ -37,7 +37,8 @@ type Cache struct {
 	flightMu sync.Mutex
 	flights  map[string]*flight
 
-	pdCalls atomic.Int64 // region lookups sent to the source (tests and stats)
+	stats counters
+	pdSem chan struct{} // bounds concurrent region loads from PD (Config.MaxPDLoads)
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -59,6 +60,7 @@ func New(src RegionSource, cfg Config) *Cache {
 		stores: newStoreCache(src, cfg.Now),
 		idx:    newIndex(), byVer: make(map[VerID]*Region), latest: make(map[uint64]VerID),
 		flights: make(map[string]*flight),
+		pdSem:   make(chan struct{}, cfg.MaxPDLoads),
 	}
 	if t, ok := cfg.Tracer.(kv.RegionTracer); ok {
 		c.tracer = t
@@ -88,11 +90,9 @@ func (c *Cache) Len() int {
 	return c.idx.len()
 }
 
-// PDCalls returns how many region lookups the cache has sent to its source.
-func (c *Cache) PDCalls() int64 { return c.pdCalls.Load() }
-
 // background runs TTL GC every GCInterval, probes unreachable stores every
-// UnreachableRetry and re-reads stores from PD every StoreRefreshInterval.
+// UnreachableRetry, re-reads stores from PD every StoreRefreshInterval and reloads
+// Config.RefreshRanges every RefreshInterval.
 func (c *Cache) background(ctx context.Context) {
 	defer c.wg.Done()
 	gc := time.NewTicker(c.cfg.GCInterval)
@@ -101,6 +101,12 @@ func (c *Cache) background(ctx context.Context) {
 	defer probe.Stop()
 	refresh := time.NewTicker(c.cfg.StoreRefreshInterval)
 	defer refresh.Stop()
+	var ranges <-chan time.Time
+	if len(c.cfg.RefreshRanges) > 0 {
+		t := time.NewTicker(c.cfg.RefreshInterval)
+		defer t.Stop()
+		ranges = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -109,6 +115,8 @@ func (c *Cache) background(ctx context.Context) {
 			c.gcRound()
 		case <-refresh.C:
 			c.stores.refresh(ctx)
+		case <-ranges:
+			c.LoadRanges(ctx, c.cfg.RefreshRanges) // errors: the next round tries again
 		case <-probe.C:
 			if c.prober != nil {
 				c.stores.probeUnreachable(ctx, c.prober, c.cfg.StoreLivenessTimeout)
@@ -214,8 +222,12 @@ func (c *Cache) LocateByID(ctx context.Context, id uint64) (*Location, error) {
 	if err := c.checkOpen(); err != nil {
 		return nil, err
 	}
-	c.pdCalls.Add(1)
+	if err := c.acquirePD(ctx); err != nil {
+		return nil, err
+	}
+	c.stats.pdCalls.Add(1)
 	pr, err := c.src.GetRegionByID(ctx, id, c.pdOpts()...)
+	<-c.pdSem
 	if err != nil {
 		return nil, err
 	}
@@ -261,8 +273,10 @@ func (c *Cache) region(v VerID) *Region {
 
 func (c *Cache) findRegion(ctx context.Context, key []byte, isEnd bool) (*Region, error) {
 	if r := c.lookup(key, isEnd); r != nil {
+		c.stats.hits.Add(1)
 		return r, nil
 	}
+	c.stats.misses.Add(1)
 	if err := c.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -323,7 +337,12 @@ func (c *Cache) fly(ctx context.Context, fk string, key []byte, isEnd bool) (*Re
 	f := &flight{done: make(chan struct{})}
 	c.flights[fk] = f
 	c.flightMu.Unlock()
-	r, err := c.loadFromPD(ctx, key, isEnd)
+	var r *Region
+	err := c.acquirePD(ctx)
+	if err == nil {
+		r, err = c.loadFromPD(ctx, key, isEnd)
+		<-c.pdSem
+	}
 	f.err = err
 	c.flightMu.Lock()
 	if c.flights[fk] == f {
@@ -355,10 +374,10 @@ func (c *Cache) joinWait(ctx context.Context, fs []*flight) error {
 // stale (PD lagging behind what the cache already knows) is retried once.
 func (c *Cache) loadFromPD(ctx context.Context, key []byte, isEnd bool) (*Region, error) {
 	for attempt := 0; attempt < 2; attempt++ {
-		c.pdCalls.Add(1)
+		c.stats.pdCalls.Add(1)
 		pr, err := c.src.GetRegion(ctx, key, c.pdOpts()...)
 		if err == nil && isEnd && bytes.Equal(pr.Meta.GetStartKey(), key) {
-			c.pdCalls.Add(1)
+			c.stats.pdCalls.Add(1)
 			pr, err = c.src.GetPrevRegion(ctx, key, c.pdOpts()...)
 		}
 		if err != nil {

@@ -67,8 +67,8 @@ func TestLocateAndLocateEnd(t *testing.T) {
 	if got := e.cache.TryLocate([]byte("c")); got == nil || got.Region.ID != 2 {
 		t.Errorf("TryLocate = %v", got)
 	}
-	if e.cache.Len() != 3 || e.cache.PDCalls() == 0 {
-		t.Errorf("Len %d PDCalls %d", e.cache.Len(), e.cache.PDCalls())
+	if e.cache.Len() != 3 || e.cache.Stats().PDCalls == 0 {
+		t.Errorf("Len %d PDCalls %d", e.cache.Len(), e.cache.Stats().PDCalls)
 	}
 }
 
@@ -442,6 +442,62 @@ func (s *slowKeySource) GetRegion(ctx context.Context, key []byte, opts ...pd.Re
 		s.fakeCluster.pdRegion.Add(1)
 		<-s.release
 		return nil, &kv.BackoffError{Err: kv.ErrPDUnavailable, Kind: "pdRPC"}
+	}
+	return s.fakeCluster.GetRegion(ctx, key, opts...)
+}
+
+// PD load cap, stats and periodic range refresh (user-asks §7: rate-limited loads,
+// metrics, periodic refresh).
+func TestPDLoadCapStatsAndRefresh(t *testing.T) {
+	f := newFakeCluster(1, "b", "c", "d", "e", "f", "g", "h")
+	src := &countingSource{fakeCluster: f}
+	f.pdDelay = 20 * time.Millisecond
+	c := New(src, Config{MaxPDLoads: 2, JoinWait: time.Millisecond,
+		RefreshRanges: []kv.KeyRange{{Start: []byte("a"), End: []byte("z")}}, RefreshInterval: 10 * time.Millisecond})
+	defer c.Close()
+	var wg sync.WaitGroup
+	for _, k := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Locate(context.Background(), []byte(k)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if m := src.max.Load(); m > 2 {
+		t.Errorf("%d concurrent PD loads, cap 2", m)
+	}
+	mustLocate(t, c, "a")
+	st := c.Stats()
+	if st.Hits == 0 || st.Misses == 0 || st.PDCalls == 0 || st.Regions == 0 || st.Loading != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	before := f.pdRegion.Load()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.pdRegion.Load() == before && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if f.pdRegion.Load() == before {
+		t.Errorf("refresh ranges never reloaded")
+	}
+}
+
+// countingSource records the largest number of concurrent GetRegion calls.
+type countingSource struct {
+	*fakeCluster
+	cur, max atomic.Int64
+}
+
+func (s *countingSource) GetRegion(ctx context.Context, key []byte, opts ...pd.RegionOption) (*pd.Region, error) {
+	n := s.cur.Add(1)
+	defer s.cur.Add(-1)
+	for {
+		m := s.max.Load()
+		if n <= m || s.max.CompareAndSwap(m, n) {
+			break
+		}
 	}
 	return s.fakeCluster.GetRegion(ctx, key, opts...)
 }

@@ -25,6 +25,14 @@ type Config struct {
 	JoinWait time.Duration
 	// Buckets asks PD for region buckets (RC-7).
 	Buckets bool
+	// MaxPDLoads bounds how many region loads from PD run at once (32); more misses
+	// queue, within their ctx. It caps the PD load a cold cache can cause.
+	MaxPDLoads int
+	// RefreshRanges, when set, are reloaded from PD every RefreshInterval (60 s) with
+	// batched calls, so their regions stay warm (periodic refresh, RC-4; user-asks §7).
+	// Call Cache.LoadRanges once at start to preload them.
+	RefreshRanges   []kv.KeyRange
+	RefreshInterval time.Duration
 	// BatchLimit is the largest number of regions one BatchScanRegions call loads (128).
 	BatchLimit int
 	// StoreLivenessTimeout bounds one health probe (1 s) (RC-9).
@@ -71,6 +79,10 @@ func (c Config) withDefaults() Config {
 	def(&c.StoreRefreshInterval, 15*time.Second)
 	if c.GCBatch <= 0 {
 		c.GCBatch = 50
+	}
+	def(&c.RefreshInterval, time.Minute)
+	if c.MaxPDLoads <= 0 {
+		c.MaxPDLoads = 32
 	}
 	if c.BatchLimit <= 0 {
 		c.BatchLimit = 128

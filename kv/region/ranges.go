@@ -45,8 +45,12 @@ func (c *Cache) LoadRanges(ctx context.Context, ranges []kv.KeyRange) error {
 		return err
 	}
 	for len(ranges) > 0 {
-		c.pdCalls.Add(1)
+		if err := c.acquirePD(ctx); err != nil {
+			return err
+		}
+		c.stats.pdCalls.Add(1)
 		got, err := c.src.BatchScanRegions(ctx, ranges, c.cfg.BatchLimit, c.pdOpts()...)
+		<-c.pdSem
 		if err != nil {
 			return err
 		}
