@@ -30,7 +30,7 @@ type Cache struct {
 
 	mu     sync.RWMutex
 	idx    *index
-	byVer  map[VerID]*Region
+	byVer  map[VerID]*entry
 	latest map[uint64]VerID // newest version seen per region ID (RC-3)
 	gcFrom []byte           // where the next GC round resumes
 
@@ -58,7 +58,7 @@ func New(src RegionSource, cfg Config) *Cache {
 	c := &Cache{
 		cfg: cfg, src: src, codec: cfg.Codec, prober: cfg.Prober,
 		stores: newStoreCache(src, cfg.Now),
-		idx:    newIndex(), byVer: make(map[VerID]*Region), latest: make(map[uint64]VerID),
+		idx:    newIndex(), byVer: make(map[VerID]*entry), latest: make(map[uint64]VerID),
 		flights: make(map[string]*flight),
 		pdSem:   make(chan struct{}, cfg.MaxPDLoads),
 	}
@@ -131,10 +131,10 @@ func (c *Cache) gcRound() {
 	now := c.cfg.Now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var dead []*Region
+	var dead []*entry
 	var last []byte
 	seen := 0
-	c.idx.ascend(c.gcFrom, func(r *Region) bool {
+	c.idx.ascend(c.gcFrom, func(r *entry) bool {
 		seen++
 		last = r.meta.StartKey
 		if now > r.ttl.Load() || r.reason() != ReasonNone {
@@ -153,7 +153,7 @@ func (c *Cache) gcRound() {
 }
 
 // removeLocked drops r from the index and the version map.
-func (c *Cache) removeLocked(r *Region) {
+func (c *Cache) removeLocked(r *entry) {
 	c.idx.remove(r)
 	if c.byVer[r.VerID()] == r {
 		delete(c.byVer, r.VerID())
@@ -254,7 +254,7 @@ func (c *Cache) pdOpts() []pd.RegionOption {
 }
 
 // lookup returns the usable cached region for key, or nil.
-func (c *Cache) lookup(key []byte, isEnd bool) *Region {
+func (c *Cache) lookup(key []byte, isEnd bool) *entry {
 	c.mu.RLock()
 	r := c.idx.search(key, isEnd)
 	c.mu.RUnlock()
@@ -265,13 +265,13 @@ func (c *Cache) lookup(key []byte, isEnd bool) *Region {
 }
 
 // region returns the cached region of version v, or nil when it was replaced or removed.
-func (c *Cache) region(v VerID) *Region {
+func (c *Cache) region(v VerID) *entry {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.byVer[v]
 }
 
-func (c *Cache) findRegion(ctx context.Context, key []byte, isEnd bool) (*Region, error) {
+func (c *Cache) findRegion(ctx context.Context, key []byte, isEnd bool) (*entry, error) {
 	if r := c.lookup(key, isEnd); r != nil {
 		c.stats.hits.Add(1)
 		return r, nil
@@ -287,7 +287,7 @@ func (c *Cache) findRegion(ctx context.Context, key []byte, isEnd bool) (*Region
 // being loaded waits for that load (and shares its error), and a miss while other loads
 // are in flight first waits up to Config.JoinWait for those (they often bring the region
 // it needs), then loads itself.
-func (c *Cache) load(ctx context.Context, key []byte, isEnd bool) (*Region, error) {
+func (c *Cache) load(ctx context.Context, key []byte, isEnd bool) (*entry, error) {
 	fk := string(key)
 	if isEnd {
 		fk = "\xffend:" + fk
@@ -333,11 +333,11 @@ func (c *Cache) load(ctx context.Context, key []byte, isEnd bool) (*Region, erro
 
 // fly registers a load of key (flightMu held on entry, released here), runs it and
 // wakes its waiters.
-func (c *Cache) fly(ctx context.Context, fk string, key []byte, isEnd bool) (*Region, error) {
+func (c *Cache) fly(ctx context.Context, fk string, key []byte, isEnd bool) (*entry, error) {
 	f := &flight{done: make(chan struct{})}
 	c.flights[fk] = f
 	c.flightMu.Unlock()
-	var r *Region
+	var r *entry
 	err := c.acquirePD(ctx)
 	if err == nil {
 		r, err = c.loadFromPD(ctx, key, isEnd)
@@ -372,7 +372,7 @@ func (c *Cache) joinWait(ctx context.Context, fs []*flight) error {
 
 // loadFromPD asks PD for the region of key (RC-2) and caches it. An insert refused as
 // stale (PD lagging behind what the cache already knows) is retried once.
-func (c *Cache) loadFromPD(ctx context.Context, key []byte, isEnd bool) (*Region, error) {
+func (c *Cache) loadFromPD(ctx context.Context, key []byte, isEnd bool) (*entry, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		c.stats.pdCalls.Add(1)
 		pr, err := c.src.GetRegion(ctx, key, c.pdOpts()...)
@@ -404,8 +404,8 @@ var errNoPeers = errors.New("region has no available peers")
 // newRegion builds a cache entry from PD's answer, resolving the stores of its peers and
 // dropping peers on tombstone stores and witness followers (RC-6). leaderStore, when not
 // nil, overrides PD's leader (EpochNotMatch: the store that answered).
-func (c *Cache) newRegion(ctx context.Context, pr *pd.Region, leaderStore *uint64) (*Region, error) {
-	r := &Region{meta: pr.Meta, buckets: pr.Buckets}
+func (c *Cache) newRegion(ctx context.Context, pr *pd.Region, leaderStore *uint64) (*entry, error) {
+	r := &entry{meta: pr.Meta, buckets: pr.Buckets}
 	leaderID := pr.Leader.GetStoreId()
 	if leaderStore != nil {
 		leaderID = *leaderStore
@@ -446,7 +446,7 @@ func (c *Cache) newRegion(ctx context.Context, pr *pd.Region, leaderStore *uint6
 // conf version is behind the newest seen for its ID, or an overlapping region has a
 // newer version. Overlapping regions are removed. A region replacing one invalidated for
 // NoLeader starts at the peer after the old leader; newer buckets are inherited.
-func (c *Cache) insert(ctx context.Context, r *Region) bool {
+func (c *Cache) insert(ctx context.Context, r *entry) bool {
 	v := r.VerID()
 	c.mu.Lock()
 	if lv, ok := c.latest[v.ID]; ok && (v.Ver < lv.Ver || v.ConfVer < lv.ConfVer) {
@@ -480,7 +480,7 @@ func (c *Cache) insert(ctx context.Context, r *Region) bool {
 
 // inherit carries the working leader (or the peer after it, after NoLeader) and newer
 // buckets from old to its replacement r.
-func (c *Cache) inherit(r, old *Region) {
+func (c *Cache) inherit(r, old *entry) {
 	if old.reason() == ReasonNoLeader {
 		_, s := old.leaderPeer()
 		if i := r.peerIndexByStore(s.id); i >= 0 {
@@ -539,7 +539,7 @@ func (c *Cache) Store(ctx context.Context, id uint64) (*Store, error) {
 // for the region than the cache holds, TiKV is behind and behind is returned (back off,
 // retry). Otherwise the reported regions replace the cached one, led by the store that
 // answered; without reported regions the cached one is just invalidated.
-func (c *Cache) onEpochNotMatch(ctx context.Context, r *Region, storeID uint64, current []*metapb.Region) (behind bool, err error) {
+func (c *Cache) onEpochNotMatch(ctx context.Context, r *entry, storeID uint64, current []*metapb.Region) (behind bool, err error) {
 	v := r.VerID()
 	for _, m := range current {
 		e := m.GetRegionEpoch()

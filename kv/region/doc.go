@@ -12,7 +12,8 @@
 // PD through a RegionSource (*pd.Client). Loads do not stampede PD: a miss on a key that
 // is already being loaded waits for that load, and a miss while other loads are in
 // flight first waits for those once, at most Config.JoinWait (they usually bring the
-// region), so a thousand concurrent cold lookups of one region make one PD call. Ranges are filled with batched
+// region), so a thousand concurrent cold lookups of one region make one PD call; at most
+// Config.MaxPDLoads loads run at once, and Cache.Stats reports hits, misses and PD calls. Ranges are filled with batched
 // BatchScanRegions calls (LoadRanges).
 //
 // An insert older than what the cache knows (a lagging PD follower) is dropped: its

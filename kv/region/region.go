@@ -98,9 +98,9 @@ func (r Reason) String() string {
 	return "other"
 }
 
-// Region is one cached region: immutable metadata plus the mutable working leader, TTL
+// entry is one cached region: immutable metadata plus the mutable working leader, TTL
 // and invalidation state, all accessed atomically.
-type Region struct {
+type entry struct {
 	meta        *metapb.Region // user-key space
 	peers       []*metapb.Peer // usable peers (tombstone/witness/empty-address filtered)
 	stores      []*Store       // stores[i] holds peers[i]
@@ -115,32 +115,32 @@ type Region struct {
 }
 
 // VerID returns the region's version identity.
-func (r *Region) VerID() VerID {
+func (r *entry) VerID() VerID {
 	e := r.meta.GetRegionEpoch()
 	return VerID{ID: r.meta.GetId(), ConfVer: e.GetConfVer(), Ver: e.GetVersion()}
 }
 
 // location returns a Location snapshot of r.
-func (r *Region) location() *Location {
+func (r *entry) location() *Location {
 	return &Location{Region: r.VerID(), StartKey: r.meta.StartKey, EndKey: r.meta.EndKey, Buckets: r.buckets}
 }
 
-func (r *Region) contains(key []byte) bool {
+func (r *entry) contains(key []byte) bool {
 	return bytes.Compare(key, r.meta.StartKey) >= 0 && (len(r.meta.EndKey) == 0 || bytes.Compare(key, r.meta.EndKey) < 0)
 }
 
-func (r *Region) containsEnd(key []byte) bool {
+func (r *entry) containsEnd(key []byte) bool {
 	return bytes.Compare(key, r.meta.StartKey) > 0 && (len(r.meta.EndKey) == 0 || bytes.Compare(key, r.meta.EndKey) <= 0)
 }
 
 // leaderPeer returns the working leader and its store.
-func (r *Region) leaderPeer() (*metapb.Peer, *Store) {
+func (r *entry) leaderPeer() (*metapb.Peer, *Store) {
 	i := r.leader.Load()
 	return r.peers[i], r.stores[i]
 }
 
 // peerIndexByStore returns the index of the peer on storeID, or -1.
-func (r *Region) peerIndexByStore(storeID uint64) int {
+func (r *entry) peerIndexByStore(storeID uint64) int {
 	for i, p := range r.peers {
 		if p.GetStoreId() == storeID {
 			return i
@@ -150,16 +150,16 @@ func (r *Region) peerIndexByStore(storeID uint64) int {
 }
 
 // invalidate marks r invalid for reason; the first reason sticks.
-func (r *Region) invalidate(reason Reason) bool {
+func (r *entry) invalidate(reason Reason) bool {
 	return r.invalid.CompareAndSwap(int32(ReasonNone), int32(reason))
 }
 
 // reason returns why r was invalidated, or ReasonNone.
-func (r *Region) reason() Reason { return Reason(r.invalid.Load()) }
+func (r *entry) reason() Reason { return Reason(r.invalid.Load()) }
 
 // usable reports whether r may still serve lookups at now: not invalidated, not expired
 // and no store of it changed since it was cached. It slides the TTL (RC-4).
-func (r *Region) usable(now time.Time, nextTTL func(time.Time) int64) bool {
+func (r *entry) usable(now time.Time, nextTTL func(time.Time) int64) bool {
 	if r.reason() != ReasonNone {
 		return false
 	}

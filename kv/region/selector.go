@@ -49,7 +49,7 @@ type target struct {
 // selector picks the replica of each attempt of one request and learns from its answers.
 // It is used by one goroutine.
 type selector struct {
-	region   *Region
+	region   *entry
 	replicas []*replica
 	leader   int
 	opts     *Options
@@ -68,7 +68,7 @@ type selector struct {
 	triedUnreach    bool // the unreachable stores were given their one chance
 }
 
-func newSelector(r *Region, opts *Options, now func() time.Time, rnd func(int64) int64) *selector {
+func newSelector(r *entry, opts *Options, now func() time.Time, rnd func(int64) int64) *selector {
 	s := &selector{region: r, leader: int(r.leader.Load()), opts: opts, now: now, rand: rnd}
 	for i, p := range r.peers {
 		s.replicas = append(s.replicas, &replica{peer: p, store: r.stores[i]})

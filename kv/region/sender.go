@@ -94,7 +94,7 @@ func (s *Sender) NewBackoffer(opts *Options) *backoff.Backoffer {
 type attempt struct {
 	ctx      context.Context
 	bo       *backoff.Backoffer
-	region   *Region
+	region   *entry
 	sel      *selector
 	target   *target
 	addr     string
