@@ -24,18 +24,23 @@ func (m ReplicaRead) String() string {
 	return [...]string{"leader", "follower", "mixed", "prefer-leader", "learner"}[min(int(m), 4)]
 }
 
-// maxReplicaAttempts bounds the attempts on one replica for one request (SB-17).
-const maxReplicaAttempts = 10
+// maxReplicaAttempts and maxReplicaTime bound the attempts on one replica for one
+// request (SB-17): after 10 attempts, or 50 s after the first, it is not tried again.
+const (
+	maxReplicaAttempts = 10
+	maxReplicaTime     = 50 * time.Second
+)
 
 // replica is one peer of the region as seen by one request.
 type replica struct {
 	peer         *metapb.Peer
 	store        *Store
 	attempts     int
-	notLeader    bool // answered NotLeader
-	failed       bool // send failure or unknown error: do not come back
-	dataNotReady bool // answered DataIsNotReady to a stale read
-	busyPending  bool // answered ServerIsBusy: back off before coming back
+	first        time.Time // time of the first attempt
+	notLeader    bool      // answered NotLeader
+	failed       bool      // send failure or unknown error: do not come back
+	dataNotReady bool      // answered DataIsNotReady to a stale read
+	busyPending  bool      // answered ServerIsBusy: back off before coming back
 }
 
 // target is what the selector picked for one attempt.
@@ -80,7 +85,9 @@ func (s *selector) leaderReplica() *replica { return s.replicas[s.leader] }
 
 // candidate reports whether r may be tried again.
 func (s *selector) candidate(r *replica) bool {
-	return !r.failed && r.attempts < maxReplicaAttempts && (s.ignoreReach || r.store.Reachable(s.now()))
+	now := s.now()
+	return !r.failed && r.attempts < maxReplicaAttempts && (s.ignoreReach || r.store.Reachable(now)) &&
+		(r.attempts == 0 || now.Sub(r.first) < maxReplicaTime)
 }
 
 // next returns the target of the next attempt, or nil when no replica is left. The
@@ -99,6 +106,9 @@ func (s *selector) next() *target {
 		s.ignoreReach = false
 	}
 	if t != nil {
+		if t.r.attempts == 0 {
+			t.r.first = s.now()
+		}
 		t.r.attempts++
 		s.total++
 	}

@@ -179,3 +179,19 @@ func (f *failingStoreSource) GetStore(ctx context.Context, id uint64) (*metapb.S
 	}
 	return f.fakeCluster.GetStore(ctx, id)
 }
+
+// A replica tried for 50 s is not tried again by the same request (SB-17).
+func TestReplicaTimeLimit(t *testing.T) {
+	f := newFakeCluster(1)
+	now := time.Unix(100, 0)
+	e := newEnv(t, f, Config{Now: func() time.Time { return now }})
+	loc := mustLocate(t, e.cache, "a")
+	sel := newSelector(e.cache.region(loc.Region), &Options{}, func() time.Time { return now }, func(int64) int64 { return 0 })
+	if sel.next() == nil {
+		t.Fatal("no first attempt")
+	}
+	now = now.Add(51 * time.Second)
+	if tg := sel.next(); tg != nil && tg.r.attempts > 1 {
+		t.Errorf("replica retried after 50 s")
+	}
+}
