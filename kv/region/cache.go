@@ -405,7 +405,10 @@ var errNoPeers = errors.New("region has no available peers")
 // dropping peers on tombstone stores and witness followers (RC-6). leaderStore, when not
 // nil, overrides PD's leader (EpochNotMatch: the store that answered).
 func (c *Cache) newRegion(ctx context.Context, pr *pd.Region, leaderStore *uint64) (*entry, error) {
-	r := &entry{meta: pr.Meta, buckets: pr.Buckets}
+	r := &entry{meta: pr.Meta}
+	if pr.Buckets != nil {
+		r.buckets.Store(pr.Buckets)
+	}
 	leaderID := pr.Leader.GetStoreId()
 	if leaderStore != nil {
 		leaderID = *leaderStore
@@ -487,8 +490,8 @@ func (c *Cache) inherit(r, old *entry) {
 			r.leader.Store(int32((i + 1) % len(r.peers)))
 		}
 	}
-	if old.buckets != nil && (r.buckets == nil || old.buckets.GetVersion() > r.buckets.GetVersion()) {
-		r.buckets = old.buckets
+	if ob, nb := old.buckets.Load(), r.buckets.Load(); ob != nil && (nb == nil || ob.GetVersion() > nb.GetVersion()) {
+		r.buckets.Store(ob)
 	}
 }
 
@@ -560,8 +563,8 @@ func (c *Cache) onEpochNotMatch(ctx context.Context, r *entry, storeID uint64, c
 		if err != nil {
 			return false, err
 		}
-		if r.buckets != nil && nr.meta.GetId() == v.ID {
-			nr.buckets = r.buckets
+		if b := r.buckets.Load(); b != nil && nr.meta.GetId() == v.ID {
+			nr.buckets.Store(b)
 		}
 		c.insert(ctx, nr)
 	}
@@ -592,4 +595,45 @@ func (c *Cache) holds(m *metapb.Region) bool {
 	e := m.GetRegionEpoch()
 	r := c.region(VerID{ID: m.GetId(), ConfVer: e.GetConfVer(), Ver: e.GetVersion()})
 	return r != nil && r.reason() == ReasonNone
+}
+
+// updateBuckets installs the buckets TiKV reported with BucketVersionNotMatch (RC-7)
+// when they are newer than the cached ones. Bucket keys come in TiKV's region-key form.
+func (c *Cache) updateBuckets(r *entry, version uint64, keys [][]byte) {
+	if old := r.buckets.Load(); old != nil && old.GetVersion() >= version {
+		return
+	}
+	r.buckets.Store(&metapb.Buckets{RegionId: r.meta.GetId(), Version: version, Keys: c.decodeBucketKeys(keys)})
+}
+
+// decodeBucketKeys turns bucket boundaries into user keys clamped to the keyspace: keys
+// before it become the empty start, the first key after it the empty end.
+func (c *Cache) decodeBucketKeys(keys [][]byte) [][]byte {
+	if c.codec == nil {
+		return keys
+	}
+	ks, ke := c.codec.EncodeRegionRange(nil, nil)
+	var out [][]byte
+	for _, k := range keys {
+		var u []byte
+		switch {
+		case len(k) == 0 || bytes.Compare(k, ks) <= 0:
+			u = []byte{}
+		case len(ke) > 0 && bytes.Compare(k, ke) >= 0:
+			return append(out, nil) // the end of the keyspace
+		default:
+			var err error
+			if u, err = c.codec.DecodeRegionKey(k); err != nil {
+				return append(out, nil)
+			}
+		}
+		if len(out) > 0 && bytes.Equal(out[len(out)-1], u) {
+			continue
+		}
+		out = append(out, u)
+	}
+	if n := len(out); n > 0 && len(out[n-1]) == 0 && len(keys[len(keys)-1]) == 0 {
+		out[n-1] = nil // an empty last key is the end, not the start
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 
+	"github.com/tikvsql/tikvsql/internal/codec"
 	"github.com/tikvsql/tikvsql/kv"
 	"github.com/tikvsql/tikvsql/kv/pd"
 )
@@ -500,4 +501,34 @@ func (s *countingSource) GetRegion(ctx context.Context, key []byte, opts ...pd.R
 		}
 	}
 	return s.fakeCluster.GetRegion(ctx, key, opts...)
+}
+
+// Keys TiKV reports (EpochNotMatch regions, bucket boundaries) are decoded into user keys
+// with the keyspace codec and clamped to the keyspace.
+func TestDecodeTiKVKeys(t *testing.T) {
+	cdc, err := codec.NewV2(codec.ModeRaw, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(newFakeCluster(1), Config{Codec: cdc})
+	defer c.Close()
+	got := c.decodeBucketKeys([][]byte{{0x01}, cdc.EncodeRegionKey([]byte("k")), cdc.EncodeRegionKey([]byte("k")), other8Key()})
+	if len(got) != 3 || len(got[0]) != 0 || string(got[1]) != "k" || got[2] != nil {
+		t.Errorf("bucket keys %q", got)
+	}
+	s, e := cdc.EncodeRegionRange([]byte("b"), []byte("d"))
+	m, ok, err := c.decodeMeta(&metapb.Region{Id: 9, StartKey: s, EndKey: e})
+	if err != nil || !ok || string(m.StartKey) != "b" || string(m.EndKey) != "d" {
+		t.Errorf("decodeMeta = %v %v %v", m, ok, err)
+	}
+	other, _ := codec.NewV2(codec.ModeRaw, 8)
+	os, oe := other.EncodeRegionRange([]byte("a"), []byte("b"))
+	if _, ok, err := c.decodeMeta(&metapb.Region{Id: 9, StartKey: os, EndKey: oe}); ok || err != nil {
+		t.Errorf("region outside the keyspace: ok %v err %v", ok, err)
+	}
+}
+
+func other8Key() []byte {
+	o, _ := codec.NewV2(codec.ModeRaw, 8)
+	return o.EncodeRegionKey([]byte("a"))
 }

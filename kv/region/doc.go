@@ -63,8 +63,8 @@
 //   - return to the caller a *Error with Resplit set, after which the caller locates its
 //     keys again and retries: EpochNotMatch (the cache is updated from the error's current
 //     regions, so no sleep is needed), RegionNotFound, KeyNotInRegion, StoreNotMatch,
-//     BucketVersionNotMatch, MismatchPeerId, RecoveryInProgress, IsWitness, and "no replica
-//     left";
+//     BucketVersionNotMatch (the new buckets are installed, no sleep), MismatchPeerId,
+//     RecoveryInProgress, IsWitness, and "no replica left";
 //   - fail with a final *Error: RaftEntryTooLarge, flashback, UndeterminedResult
 //     (kv.ErrUndetermined), invalid max_ts update.
 //

@@ -114,8 +114,7 @@ var errorTable = []errorRule{
 	{kind: "KeyNotInRegion", match: func(e *errorpb.Error) bool { return e.KeyNotInRegion != nil },
 		static: decision{invalidate: ReasonOther, action: actReturn}},
 	{kind: "EpochNotMatch", match: func(e *errorpb.Error) bool { return e.EpochNotMatch != nil }, decide: decideEpochNotMatch},
-	{kind: "BucketVersionNotMatch", match: func(e *errorpb.Error) bool { return e.BucketVersionNotMatch != nil },
-		static: decision{invalidate: ReasonOther, action: actReturn}},
+	{kind: "BucketVersionNotMatch", match: func(e *errorpb.Error) bool { return e.BucketVersionNotMatch != nil }, decide: decideBuckets},
 	{kind: "ServerIsBusy", match: func(e *errorpb.Error) bool { return e.ServerIsBusy != nil }, decide: decideServerBusy},
 	{kind: "StaleCommand", match: func(e *errorpb.Error) bool { return e.StaleCommand != nil }, static: decision{action: actRetry}},
 	{kind: "StoreNotMatch", match: func(e *errorpb.Error) bool { return e.StoreNotMatch != nil }, decide: decideStoreNotMatch},
@@ -192,6 +191,14 @@ func decideEpochNotMatch(s *Sender, a *attempt, e *errorpb.Error) (decision, err
 		return retryWith(backoff.RegionMiss), nil
 	}
 	return decision{action: actReturn, cacheUpdated: len(cur) > 0}, nil
+}
+
+// decideBuckets installs the newer buckets from the error and returns: the caller
+// re-splits by the new buckets without sleeping (RC-7).
+func decideBuckets(s *Sender, a *attempt, e *errorpb.Error) (decision, error) {
+	b := e.BucketVersionNotMatch
+	s.cache.updateBuckets(a.region, b.GetVersion(), b.GetKeys())
+	return decision{action: actReturn, cacheUpdated: true}, nil
 }
 
 // decideServerBusy records the store's load and leaves a pending backoff on the replica:

@@ -95,7 +95,16 @@ func errRowsLater(f *fakeCluster) []errRow {
 			action: actRetry, backoff: backoff.RegionMiss},
 		{kind: "EpochNotMatch", name: "EpochNotMatch/empty", err: &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}},
 			action: actReturn, invalidated: true},
-		{kind: "BucketVersionNotMatch", err: &errorpb.Error{BucketVersionNotMatch: &errorpb.BucketVersionNotMatch{Version: 5}}, action: actReturn, invalidated: true},
+		{kind: "BucketVersionNotMatch", err: &errorpb.Error{BucketVersionNotMatch: &errorpb.BucketVersionNotMatch{Version: 5,
+			Keys: [][]byte{nil, []byte("k"), nil}}}, action: actReturn,
+			check: func(t *testing.T, e *env, loc *Location, err error) {
+				var re *Error
+				now := e.cache.TryLocate([]byte("a"))
+				if !errors.As(err, &re) || !re.CacheUpdated || now == nil || now.Buckets.GetVersion() != 5 ||
+					now.Bucket([]byte("z")).String() != `["k", +inf)` {
+					t.Errorf("buckets not updated from the error: %v %+v", err, now)
+				}
+			}},
 		{kind: "ServerIsBusy", err: &errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{EstimatedWaitMs: 100}}, action: actRetry, backoff: backoff.ServerBusy,
 			check: func(t *testing.T, e *env, _ *Location, _ error) {
 				s, _ := e.cache.Store(context.Background(), 1)

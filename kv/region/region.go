@@ -106,7 +106,7 @@ type entry struct {
 	stores      []*Store       // stores[i] holds peers[i]
 	storeEpochs []uint32       // store epochs when the region was cached
 	downPeers   map[uint64]bool
-	buckets     *metapb.Buckets
+	buckets     atomic.Pointer[metapb.Buckets] // nil unless loaded; replaced on BucketVersionNotMatch
 
 	leader      atomic.Int32 // index into peers of the working leader
 	ttl         atomic.Int64 // unix nanos after which the entry expires
@@ -122,7 +122,7 @@ func (r *entry) VerID() VerID {
 
 // location returns a Location snapshot of r.
 func (r *entry) location() *Location {
-	return &Location{Region: r.VerID(), StartKey: r.meta.StartKey, EndKey: r.meta.EndKey, Buckets: r.buckets}
+	return &Location{Region: r.VerID(), StartKey: r.meta.StartKey, EndKey: r.meta.EndKey, Buckets: r.buckets.Load()}
 }
 
 func (r *entry) contains(key []byte) bool {
