@@ -251,7 +251,6 @@ func (s *Sender) onRegionError(a *attempt, e *errorpb.Error) error {
 			return err
 		}
 	}
-	a.lastKind = row.kind
 	cause := &Error{Kind: row.kind, RegionID: a.region.meta.GetId(), Message: e.GetMessage(), Err: kv.ErrRegionUnavailable}
 	if d.invalidate != ReasonNone {
 		s.cache.Invalidate(a.ctx, a.region.VerID(), d.invalidate)

@@ -34,6 +34,12 @@ type Options struct {
 	RequestSource string
 	// Budget is the retry budget of Send and RunBatches (default SenderConfig.Budget).
 	Budget time.Duration
+	// NoResend marks a request that must not be sent twice once it may have reached
+	// TiKV: after a transport error, or when ctx ends while it is in flight, the Sender
+	// returns an error wrapping kv.ErrUndetermined (and the transport or ctx error)
+	// instead of resending. Region errors are still retried: TiKV did not apply a request
+	// it answered with one.
+	NoResend bool
 }
 
 // SenderConfig tunes a Sender. The zero value gives the defaults.
@@ -92,15 +98,15 @@ func (s *Sender) NewBackoffer(opts *Options) *backoff.Backoffer {
 
 // attempt is the state of one SendToRegion call.
 type attempt struct {
-	ctx      context.Context
-	bo       *backoff.Backoffer
-	region   *entry
-	sel      *selector
-	target   *target
-	addr     string
-	lastErr  error
-	lastKind string
-	first    *target
+	ctx     context.Context
+	bo      *backoff.Backoffer
+	opts    *Options
+	region  *entry
+	sel     *selector
+	target  *target
+	addr    string
+	lastErr error
+	first   *target
 }
 
 // SendToRegion sends req to the region at loc and returns its response, retrying inside
@@ -173,7 +179,7 @@ func (s *Sender) send(ctx context.Context, bo *backoff.Backoffer, loc *Location,
 	if r == nil || r.reason() != ReasonNone {
 		return nil, &Error{Kind: "StaleLocation", RegionID: loc.Region.ID, Resplit: true, Err: kv.ErrRegionUnavailable}
 	}
-	a := &attempt{ctx: ctx, bo: bo, region: r,
+	a := &attempt{ctx: ctx, bo: bo, region: r, opts: opts,
 		sel: newSelector(r, opts, s.cache.cfg.Now, s.cache.cfg.Rand)}
 	for n := 0; ; n++ {
 		if ctx.Err() != nil {
@@ -268,6 +274,9 @@ func (s *Sender) noReplica(a *attempt) error {
 func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 	ctx := a.ctx
 	if ctx.Err() != nil {
+		if a.opts.NoResend { // it may have been applied before ctx ended
+			return fmt.Errorf("region: send to store %d: %w: %w", a.target.r.store.id, kv.ErrUndetermined, ctx.Err())
+		}
 		return ctxErr(ctx, fmt.Sprintf("send to store %d", a.target.r.store.id))
 	}
 	st := a.target.r.store
@@ -292,6 +301,9 @@ func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 		}
 	}
 	cause := fmt.Errorf("region: send to store %d at %s: %w: %w", st.id, a.addr, kv.ErrStoreUnavailable, sendErr)
+	if a.opts.NoResend {
+		return fmt.Errorf("region: request may have reached store %d: %w: %w", st.id, kv.ErrUndetermined, cause)
+	}
 	a.lastErr = cause
 	return a.bo.Backoff(ctx, backoff.TiKVRPC, cause)
 }

@@ -548,3 +548,29 @@ func TestConcurrentRequestsDuringChurn(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A request that must not be resent reports an undetermined result after a send failure.
+func TestNoResendIsUndetermined(t *testing.T) {
+	f := newFakeCluster(3)
+	e := newEnv(t, f, Config{})
+	mustGet(t, e, "a", nil)
+	f.set(func() { f.down[1] = true })
+	f.resetSent()
+	_, err := e.get(t, "a", &Options{NoResend: true})
+	if !kv.IsUndetermined(err) || !errors.Is(err, kv.ErrStoreUnavailable) || kv.IsRetryable(err) {
+		t.Errorf("NoResend after a send failure: %v", err)
+	}
+}
+
+func TestNoResendDeadlineIsUndetermined(t *testing.T) {
+	f := newFakeCluster(3)
+	e := newEnv(t, f, Config{})
+	mustGet(t, e, "a", nil)
+	f.set(func() { f.blackhole[1] = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](ctx, e.s, []byte("a"), &kvrpcpb.RawGetRequest{Key: []byte("a")}, &Options{NoResend: true})
+	if !kv.IsUndetermined(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("in-flight deadline with NoResend: %v", err)
+	}
+}
