@@ -69,7 +69,8 @@
 //     (kv.ErrUndetermined), invalid max_ts update.
 //
 // A transport error (the store did not answer) marks the store as described above, skips
-// that replica and backs off TiKVRPC. Send and RunBatches are the caller-side loops: they
+// that replica and backs off TiKVRPC; a request with Options.NoResend is not resent and
+// fails with kv.ErrUndetermined, since it may have been applied. Send and RunBatches are the caller-side loops: they
 // locate, call SendToRegion and, for Resplit errors, back off as RetryRegionError says
 // (nothing after a real EpochNotMatch, RegionMiss otherwise) and locate again; RunBatches
 // does this per region group, in parallel, with forks of one backoffer. All waiting
