@@ -3,6 +3,8 @@ package region
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
@@ -232,5 +234,39 @@ func TestErrorFormatting(t *testing.T) {
 		if a.String() == "" {
 			t.Errorf("action %d unnamed", a)
 		}
+	}
+}
+
+// Random region errors of every kind: each call either succeeds or returns a typed error
+// (a *Error, a *kv.BackoffError or ctx's error) — never a raw errorpb or string error.
+func TestRandomRegionErrorsGiveTypedResults(t *testing.T) {
+	f := newFakeCluster(3, "m")
+	rows := append(errRows(f), errRowsLater(f)...)
+	e := newEnv(t, f, Config{})
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var mu sync.Mutex
+	f.inject = func(uint64, *kvrpcpb.Context) *errorpb.Error {
+		mu.Lock()
+		defer mu.Unlock()
+		if rnd.IntN(3) == 0 {
+			return nil
+		}
+		return rows[rnd.IntN(len(rows))].err
+	}
+	ok := 0
+	for i := 0; i < 300; i++ {
+		_, err := e.get(t, "a", &Options{ReplicaRead: ReplicaRead(i % 5), StaleRead: i%7 == 0})
+		var re *Error
+		var be *kv.BackoffError
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, &re), errors.As(err, &be):
+		default:
+			t.Fatalf("untyped error: %v", err)
+		}
+	}
+	if ok == 0 {
+		t.Errorf("no call succeeded")
 	}
 }
