@@ -7,31 +7,29 @@ import (
 )
 
 // index is the sorted part of the region cache: regions keyed by start key, without
-// overlaps (RC-1). It is not safe for concurrent use; the Cache guards it.
+// overlaps (RC-1). It is not safe for concurrent use; the Cache guards it. Items are
+// values, so a search pivot costs no allocation.
 type index struct {
-	tree *btree.BTreeG[*entry]
+	tree *btree.BTreeG[item]
+}
+
+type item struct {
+	start []byte
+	e     *entry
 }
 
 func newIndex() *index {
-	return &index{tree: btree.NewG(32, func(a, b *entry) bool {
-		return bytes.Compare(a.meta.StartKey, b.meta.StartKey) < 0
-	})}
-}
-
-// pivot builds a search key.
-func pivot(key []byte) *entry {
-	r := &entry{meta: pivotMeta(key)}
-	return r
+	return &index{tree: btree.NewG(32, func(a, b item) bool { return bytes.Compare(a.start, b.start) < 0 })}
 }
 
 // search returns the region containing key (isEnd: with start < key <= end), or nil.
 func (x *index) search(key []byte, isEnd bool) *entry {
 	var found *entry
-	x.tree.DescendLessOrEqual(pivot(key), func(r *entry) bool {
-		if isEnd && bytes.Equal(r.meta.StartKey, key) {
+	x.tree.DescendLessOrEqual(item{start: key}, func(it item) bool {
+		if isEnd && bytes.Equal(it.start, key) {
 			return true // need a region starting strictly before key
 		}
-		found = r
+		found = it.e
 		return false
 	})
 	if found == nil {
@@ -47,18 +45,18 @@ func (x *index) search(key []byte, isEnd bool) *entry {
 // key order.
 func (x *index) overlapping(start, end []byte) []*entry {
 	var out []*entry
-	x.tree.DescendLessOrEqual(pivot(start), func(r *entry) bool {
-		if len(r.meta.EndKey) == 0 || bytes.Compare(r.meta.EndKey, start) > 0 {
-			out = append(out, r)
+	x.tree.DescendLessOrEqual(item{start: start}, func(it item) bool {
+		if len(it.e.meta.EndKey) == 0 || bytes.Compare(it.e.meta.EndKey, start) > 0 {
+			out = append(out, it.e)
 		}
 		return false
 	})
-	x.tree.AscendGreaterOrEqual(pivot(start), func(r *entry) bool {
-		if len(end) > 0 && bytes.Compare(r.meta.StartKey, end) >= 0 {
+	x.tree.AscendGreaterOrEqual(item{start: start}, func(it item) bool {
+		if len(end) > 0 && bytes.Compare(it.start, end) >= 0 {
 			return false
 		}
-		if len(out) == 0 || out[len(out)-1] != r {
-			out = append(out, r)
+		if len(out) == 0 || out[len(out)-1] != it.e {
+			out = append(out, it.e)
 		}
 		return true
 	})
@@ -66,12 +64,13 @@ func (x *index) overlapping(start, end []byte) []*entry {
 }
 
 // put inserts r, replacing a region with the same start key.
-func (x *index) put(r *entry) { x.tree.ReplaceOrInsert(r) }
+func (x *index) put(r *entry) { x.tree.ReplaceOrInsert(item{start: r.meta.StartKey, e: r}) }
 
 // remove deletes r if it is the entry at its start key.
 func (x *index) remove(r *entry) bool {
-	if got, ok := x.tree.Get(r); ok && got == r {
-		x.tree.Delete(r)
+	it := item{start: r.meta.StartKey}
+	if got, ok := x.tree.Get(it); ok && got.e == r {
+		x.tree.Delete(it)
 		return true
 	}
 	return false
@@ -82,5 +81,5 @@ func (x *index) len() int { return x.tree.Len() }
 
 // ascend visits regions in key order starting at the one with start >= from.
 func (x *index) ascend(from []byte, f func(*entry) bool) {
-	x.tree.AscendGreaterOrEqual(pivot(from), f)
+	x.tree.AscendGreaterOrEqual(item{start: from}, func(it item) bool { return f(it.e) })
 }

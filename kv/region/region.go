@@ -178,5 +178,3 @@ func (r *entry) usable(now time.Time, nextTTL func(time.Time) int64) bool {
 	}
 	return true
 }
-
-func pivotMeta(key []byte) *metapb.Region { return &metapb.Region{StartKey: key} }
