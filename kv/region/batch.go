@@ -8,7 +8,7 @@ import (
 	"github.com/tikvsql/tikvsql/internal/backoff"
 )
 
-// Batch is a group of items whose keys live in one region.
+// Batch is a group of items whose keys live in one region (a plain value; fn owns it).
 type Batch[T any] struct {
 	Location *Location
 	Items    []T

@@ -9,7 +9,7 @@ import (
 )
 
 // Config tunes a Cache and the Senders built on it. The zero value gives the defaults
-// noted on each field.
+// noted on each field. New copies it; changing it afterwards has no effect.
 type Config struct {
 	// TTL is how long an unused region stays cached (600 s), plus a random jitter in
 	// [0, TTLJitter) (60 s) so that entries loaded together do not expire together. Each

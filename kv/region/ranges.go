@@ -90,7 +90,7 @@ func trimRanges(ranges []kv.KeyRange, from []byte) []kv.KeyRange {
 	return out
 }
 
-// KeyGroup is a set of keys that live in one region.
+// KeyGroup is a set of keys that live in one region (a plain value).
 type KeyGroup struct {
 	Location *Location
 	Keys     [][]byte

@@ -23,8 +23,9 @@ func (v VerID) String() string { return fmt.Sprintf("%d:%d:%d", v.ID, v.ConfVer,
 
 // Location is where a key lives: a region version and its key range [StartKey, EndKey)
 // in user-key space (an empty EndKey is the end of the key space). It is a value the
-// caller may keep; it goes stale when the region splits, merges or moves, which the
-// Sender reports with a *Error whose Resplit is true.
+// caller may keep and share between goroutines (do not modify it); it goes stale when the
+// region splits, merges or moves, which the Sender reports with a *Error whose Resplit is
+// true.
 type Location struct {
 	Region   VerID
 	StartKey kv.Key

@@ -14,8 +14,9 @@ import (
 	"github.com/tikvsql/tikvsql/kv"
 )
 
-// Options are the per-request routing choices. The zero value is a leader read (or a
-// write) with the Sender's default budget.
+// Options are the per-request routing choices. The zero value (or nil) is a leader read
+// (or a write) with the Sender's default budget. The Sender only reads it, so one Options
+// value may serve concurrent calls.
 type Options struct {
 	ReplicaRead ReplicaRead
 	// StaleRead sends the first attempt as a stale read to the best replica (RS-7); the
