@@ -284,9 +284,7 @@ func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 	a.target.r.failed = true
 	alive := false
 	if p := s.cache.prober; p != nil {
-		pctx, cancel := context.WithTimeout(ctx, s.cache.cfg.StoreLivenessTimeout)
-		alive = p.Probe(pctx, a.addr) == nil
-		cancel()
+		alive = s.cache.stores.probe(ctx, p, a.addr, s.cache.cfg.StoreLivenessTimeout) == nil
 		if ctx.Err() != nil {
 			return ctxErr(ctx, fmt.Sprintf("probe store %d", st.id))
 		}

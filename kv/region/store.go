@@ -86,14 +86,21 @@ func (s *Store) matchLabels(want []*metapb.StoreLabel) bool {
 
 // storeCache maps store IDs to stores and resolves them from PD on demand.
 type storeCache struct {
-	src   RegionSource
-	mu    sync.Mutex
-	byID  map[uint64]*Store
-	clock func() time.Time
+	src    RegionSource
+	mu     sync.Mutex
+	byID   map[uint64]*Store
+	probes map[string]*probeCall // health probes in flight, one per address
+	clock  func() time.Time
+}
+
+// probeCall is one health probe that concurrent callers share.
+type probeCall struct {
+	done chan struct{}
+	err  error
 }
 
 func newStoreCache(src RegionSource, clock func() time.Time) *storeCache {
-	return &storeCache{src: src, byID: make(map[uint64]*Store), clock: clock}
+	return &storeCache{src: src, byID: make(map[uint64]*Store), probes: make(map[string]*probeCall), clock: clock}
 }
 
 // get returns the store with id, creating an unresolved entry.
@@ -228,13 +235,38 @@ func (c *storeCache) probeUnreachable(ctx context.Context, p Prober, timeout tim
 		if err != nil {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		err = p.Probe(pctx, addr)
-		cancel()
-		if err == nil {
+		if c.probe(ctx, p, addr, timeout) == nil {
 			c.markReachable(s)
 		}
 	}
+}
+
+// probe checks addr with p within timeout (and ctx). Concurrent probes of one address
+// share one call (RC-9), so many requests failing on one store cost one probe.
+func (c *storeCache) probe(ctx context.Context, p Prober, addr string, timeout time.Duration) error {
+	c.mu.Lock()
+	call, ok := c.probes[addr]
+	if !ok {
+		call = &probeCall{done: make(chan struct{})}
+		c.probes[addr] = call
+	}
+	c.mu.Unlock()
+	if ok {
+		select {
+		case <-call.done:
+			return call.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	call.err = p.Probe(pctx, addr)
+	cancel()
+	c.mu.Lock()
+	delete(c.probes, addr)
+	c.mu.Unlock()
+	close(call.done)
+	return call.err
 }
 
 // slowScore is a store's slowness (RC-10, RC-11): a client-side score from request

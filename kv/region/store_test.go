@@ -2,6 +2,8 @@ package region
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,5 +195,59 @@ func TestReplicaTimeLimit(t *testing.T) {
 	now = now.Add(51 * time.Second)
 	if tg := sel.next(); tg != nil && tg.r.attempts > 1 {
 		t.Errorf("replica retried after 50 s")
+	}
+}
+
+// Concurrent probes of one address share one call (RC-9).
+func TestProbeSingleFlight(t *testing.T) {
+	f := newFakeCluster(1)
+	p := &slowProber{release: make(chan struct{})}
+	sc := newStoreCache(f, time.Now)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sc.probe(context.Background(), p, "store1", time.Second); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for p.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(p.release)
+	wg.Wait()
+	if n := p.calls.Load(); n != 1 {
+		t.Errorf("%d probes, want 1", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p2 := &slowProber{release: make(chan struct{})}
+	go func() { time.Sleep(10 * time.Millisecond); close(p2.release) }()
+	done := make(chan error)
+	go func() { done <- sc.probe(context.Background(), p2, "store2", time.Second) }()
+	for p2.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := sc.probe(ctx, p2, "store2", time.Second); err == nil {
+		t.Errorf("a waiter with a canceled ctx got a result")
+	}
+	<-done
+}
+
+type slowProber struct {
+	calls   atomic.Int64
+	release chan struct{}
+}
+
+func (p *slowProber) Probe(ctx context.Context, addr string) error {
+	p.calls.Add(1)
+	select {
+	case <-p.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
