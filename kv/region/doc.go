@@ -70,13 +70,15 @@
 //
 // A transport error (the store did not answer) marks the store as described above, skips
 // that replica and backs off TiKVRPC; a request with Options.NoResend is not resent and
-// fails with kv.ErrUndetermined, since it may have been applied. Send and RunBatches are the caller-side loops: they
-// locate, call SendToRegion and, for Resplit errors, back off as RetryRegionError says
-// (nothing after a real EpochNotMatch, RegionMiss otherwise) and locate again; RunBatches
-// does this per region group, in parallel, with forks of one backoffer. All waiting
-// happens within the caller's ctx and the retry budget: a budget that runs out gives a
-// *kv.BackoffError, a ctx that ends an error wrapping ctx.Err(). No errorpb or gRPC
-// error type reaches the caller.
+// fails with kv.ErrUndetermined, since it may have been applied. Send and RunBatches are
+// the caller-side loops: they locate, call SendToRegion and, for Resplit errors, back off
+// as RetryRegionError says (nothing after a real EpochNotMatch, RegionMiss otherwise) and
+// locate again; RunBatches does this per region group, in parallel, with forks of one
+// backoffer. All waiting happens within the caller's ctx and the retry budget: a budget
+// that runs out gives a *kv.BackoffError, a ctx that ends an error wrapping ctx.Err(). No
+// errorpb value reaches the caller; transport errors are wrapped (under
+// kv.ErrStoreUnavailable) as the Transport returned them, so the RPC layer is expected to
+// hand over its own typed errors rather than gRPC statuses.
 //
 // # Transport seam
 //
