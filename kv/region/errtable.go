@@ -146,9 +146,11 @@ func classify(e *errorpb.Error) *errorRule {
 	return &errorTable[len(errorTable)-1]
 }
 
-// decideNotLeader: a usable leader hint switches the leader and retries at once; no hint
-// (an election) backs off RegionScheduling and tries the other voters; a hint naming a
-// store the cached region does not have means the cache is stale: return (SB-17, RS-1).
+// decideNotLeader: a usable leader hint switches the leader and retries it at once with a
+// leader read; a hint to a replica this request cannot use retries the others at once;
+// no hint (an election) backs off RegionScheduling and tries the other voters; a hint
+// naming a store the cached region does not have means the cache is stale: return
+// (SB-17, RS-1).
 func decideNotLeader(s *Sender, a *attempt, e *errorpb.Error) (decision, error) {
 	hint := e.NotLeader.GetLeader().GetStoreId()
 	if a.sel.onNotLeader(hint) {
@@ -157,6 +159,9 @@ func decideNotLeader(s *Sender, a *attempt, e *errorpb.Error) (decision, error) 
 	}
 	if hint != 0 && a.region.peerIndexByStore(hint) < 0 {
 		return decision{invalidate: ReasonOther, action: actReturn}, nil
+	}
+	if hint != 0 {
+		return decision{action: actRetry}, nil // the new leader is out for this request: try the others
 	}
 	return retryWith(backoff.RegionScheduling), nil
 }
@@ -230,7 +235,6 @@ func decideStoreNotMatch(s *Sender, a *attempt, _ *errorpb.Error) (decision, err
 // backoff, on the leader next (RS-7).
 func decideDataNotReady(_ *Sender, a *attempt, _ *errorpb.Error) (decision, error) {
 	a.target.r.dataNotReady = true
-	a.sel.staleFailed = true
 	return decision{action: actRetry}, nil
 }
 

@@ -279,7 +279,7 @@ func (f *fakeCluster) check(storeID uint64, c *kvrpcpb.Context) *errorpb.Error {
 	if c.StaleRead && !f.safeTS[storeID] {
 		return &errorpb.Error{DataIsNotReady: &errorpb.DataIsNotReady{RegionId: r.Id, PeerId: c.Peer.Id}}
 	}
-	if !c.ReplicaRead && !c.StaleRead && f.leaders[r.Id] != storeID {
+	if !c.ReplicaRead && !c.StaleRead && f.leaders[r.Id] != 0 && f.leaders[r.Id] != storeID {
 		var leader *metapb.Peer
 		for _, p := range r.Peers {
 			if p.StoreId == f.leaders[r.Id] {

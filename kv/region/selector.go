@@ -63,11 +63,11 @@ type selector struct {
 
 	last            *target
 	forceLeader     bool // RegionNotFound from a follower, flashback: read from the leader
-	staleFailed     bool // a stale read was refused (DataIsNotReady)
 	staleLeaderDone bool // the leader was tried with a normal read after that
 	leaderBusy      int  // ServerIsBusy without estimated wait from the leader
 	probeFollower   bool // ask one follower whether the leader moved (client-go#2028)
 	loadBasedDone   bool // a load-based redirect was tried
+	leaderHinted    bool // NotLeader named a usable new leader: try it next, as a leader read
 	total           int  // attempts of this request
 	ignoreReach     bool // while set, unreachable stores are candidates too
 	triedUnreach    bool // the unreachable stores were given their one chance
@@ -117,6 +117,12 @@ func (s *selector) next() *target {
 }
 
 func (s *selector) pick() *target {
+	if s.leaderHinted {
+		s.leaderHinted = false
+		if l := s.leaderReplica(); s.candidate(l) {
+			return &target{r: l, leaderRead: true}
+		}
+	}
 	var t *target
 	switch {
 	case s.opts.StaleRead && !s.forceLeader:
@@ -157,17 +163,18 @@ func (s *selector) nextLeader() *target {
 }
 
 // nextStale follows the stale-read sequence (RS-7): a stale read on the best (matching)
-// replica; after DataIsNotReady a normal read on the leader; then replica reads.
+// replica; then, unless that was the leader, a normal read on the leader; then replica
+// reads.
 func (s *selector) nextStale() *target {
-	if s.last == nil {
+	if s.total == 0 {
 		if r := s.best(func(r *replica) bool { return true }, ReadMixed); r != nil {
 			return &target{r: r, staleRead: true}
 		}
 		return nil
 	}
-	if s.staleFailed && !s.staleLeaderDone {
+	if !s.staleLeaderDone {
 		s.staleLeaderDone = true
-		if l := s.leaderReplica(); s.candidate(l) && !l.notLeader {
+		if l := s.leaderReplica(); l.attempts == 0 && s.candidate(l) && !l.notLeader {
 			return &target{r: l, leaderRead: true}
 		}
 	}
@@ -175,18 +182,17 @@ func (s *selector) nextStale() *target {
 }
 
 // nextScored picks the best replica by score for follower, mixed, prefer-leader and
-// learner reads (RS-2..RS-6).
+// learner reads (RS-2..RS-6). Every such attempt is a replica read, also on the leader
+// (as TiKV's client does). A replica that answered ServerIsBusy is not used again by
+// this request: when only busy ones remain the request backs off once and returns.
 func (s *selector) nextScored(mixed bool) *target {
 	mode := s.opts.ReplicaRead
 	if mixed && mode == ReadLeader {
 		mode = ReadMixed
 	}
-	r := s.best(func(r *replica) bool { return true }, mode)
+	r := s.best(func(r *replica) bool { return !r.busyPending }, mode)
 	if r == nil {
 		return nil
-	}
-	if r == s.leaderReplica() {
-		return &target{r: r, leaderRead: true}
 	}
 	return &target{r: r, replicaRead: true}
 }
@@ -292,7 +298,8 @@ func (s *selector) onNotLeader(leaderStore uint64) bool {
 			s.leader = i
 			r.notLeader = false
 			r.attempts = min(r.attempts, maxReplicaAttempts-1)
-			return s.candidate(r)
+			s.leaderHinted = s.candidate(r)
+			return s.leaderHinted
 		}
 	}
 	return false
@@ -329,4 +336,14 @@ func (s *selector) allRejectedLeadership() bool {
 		}
 	}
 	return true
+}
+
+// anyBusy reports whether a replica answered ServerIsBusy and was not tried since.
+func (s *selector) anyBusy() bool {
+	for _, r := range s.replicas {
+		if r.busyPending {
+			return true
+		}
+	}
+	return false
 }

@@ -255,15 +255,24 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 	return resp, err
 }
 
-// noReplica ends a request whose replicas are all exhausted: the cached region is
-// invalidated (NoLeader when every voter refused leadership, so the reload starts at the
-// next peer) and the caller locates again.
+// noReplica ends a request whose replicas are all exhausted and the caller locates again.
+// When some replicas are only busy, the pending ServerBusy backoff is slept once and the
+// cached region kept; otherwise the region is invalidated (NoLeader when every voter
+// refused leadership, so the reload starts at the next peer).
 func (s *Sender) noReplica(a *attempt) error {
-	reason := ReasonOther
-	if a.sel.allRejectedLeadership() {
-		reason = ReasonNoLeader
+	if a.sel.anyBusy() {
+		// Out of replicas because they are busy: the region is fine. Sleep the pending
+		// ServerBusy backoff once and let the caller come back.
+		if err := a.bo.Backoff(a.ctx, backoff.ServerBusy, a.lastErr); err != nil {
+			return err
+		}
+	} else {
+		reason := ReasonOther
+		if a.sel.allRejectedLeadership() {
+			reason = ReasonNoLeader
+		}
+		s.cache.Invalidate(a.ctx, a.region.VerID(), reason)
 	}
-	s.cache.Invalidate(a.ctx, a.region.VerID(), reason)
 	return &Error{Kind: "NoReplica", RegionID: a.region.meta.GetId(), Resplit: true,
 		Err: kv.ErrRegionUnavailable, Cause: a.lastErr}
 }
