@@ -42,8 +42,8 @@
 // the replica of each attempt according to Options: the leader (ReadLeader, the default
 // and the only mode for writes), followers, leader and followers alike, prefer-leader,
 // learners, optionally restricted by labels or store IDs; a stale read first goes to the
-// best local replica, then to the leader as a normal read after DataIsNotReady, then to
-// replicas. Replicas on stores marked unreachable are skipped; when nothing else is left
+// best local replica, then (unless that was the leader) to the leader as a normal read,
+// then to replicas as replica reads. Replicas on stores marked unreachable are skipped; when nothing else is left
 // they get one attempt. One request makes at most 10 attempts per replica. The Sender
 // stamps the request's Context (region, epoch, peer, read flags,
 // IsRetryRequest, request source) and sends it through the Transport.
@@ -56,7 +56,9 @@
 //
 //   - retry inside the Sender: NotLeader (at once with a leader hint, after a
 //     RegionScheduling backoff without one), ServerIsBusy (another replica at once; a
-//     replica that said busy is only used again after a ServerBusy backoff), StaleCommand,
+//     busy leader of a leader read is used again after a ServerBusy backoff, busy
+//     replicas of a replica read are not, and when only busy ones remain the Sender sleeps
+//     one ServerBusy backoff and returns, keeping the region), StaleCommand,
 //     DiskFull, MaxTimestampNotSynced, RegionNotInitialized, ReadIndexNotReady,
 //     ProposalInMergingMode, DataIsNotReady, RegionNotFound from a follower (once, on the
 //     leader), unknown errors (next replica);

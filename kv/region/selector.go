@@ -63,7 +63,7 @@ type selector struct {
 
 	last            *target
 	forceLeader     bool // RegionNotFound from a follower, flashback: read from the leader
-	staleLeaderDone bool // the leader was tried with a normal read after that
+	staleLeaderDone bool // the stale read's leader stage is over
 	leaderBusy      int  // ServerIsBusy without estimated wait from the leader
 	probeFollower   bool // ask one follower whether the leader moved (client-go#2028)
 	loadBasedDone   bool // a load-based redirect was tried
