@@ -3,6 +3,7 @@ module github.com/tikvsql/tikvsql
 go 1.26.8
 
 require (
+	github.com/google/btree v1.1.3
 	github.com/pingcap/kvproto v0.0.0-20260724054804-059694ae4472
 	github.com/tikv/pd/client v0.0.0-20260805103528-afa43111d149
 	go.uber.org/goleak v1.3.0
