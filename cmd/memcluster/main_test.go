@@ -18,7 +18,7 @@ func TestRunPrintsAddressesAndStops(t *testing.T) {
 	r, w := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-stores", "2", "-keyspace", "ks1"}, w)
+		done <- run(ctx, []string{"-stores", "2", "-keyspace", "ks1", "-split", "m", "-split-txn", "t", "-log-requests"}, w, io.Discard)
 		w.Close()
 	}()
 	sc := bufio.NewScanner(r)
@@ -45,7 +45,7 @@ func TestRunPrintsAddressesAndStops(t *testing.T) {
 }
 
 func TestRunBadFlag(t *testing.T) {
-	if err := run(context.Background(), []string{"-nope"}, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"-nope"}, io.Discard, io.Discard); err == nil {
 		t.Fatal("want a flag error")
 	}
 }
