@@ -99,6 +99,12 @@ func (t *tikvServer) dispatch(ctx context.Context, req *tikvpb.BatchCommandsRequ
 	case *tikvpb.BatchCommandsRequest_Request_TxnHeartBeat:
 		r, err := t.KvTxnHeartBeat(ctx, c.TxnHeartBeat)
 		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_TxnHeartBeat{TxnHeartBeat: r}}, err
+	case *tikvpb.BatchCommandsRequest_Request_Flush:
+		r, err := t.KvFlush(ctx, c.Flush)
+		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_Flush{Flush: r}}, err
+	case *tikvpb.BatchCommandsRequest_Request_BufferBatchGet:
+		r, err := t.KvBufferBatchGet(ctx, c.BufferBatchGet)
+		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_BufferBatchGet{BufferBatchGet: r}}, err
 	case *tikvpb.BatchCommandsRequest_Request_Empty:
 		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_Empty{Empty: &tikvpb.BatchCommandsEmptyResponse{TestId: c.Empty.TestId}}}, nil
 	}

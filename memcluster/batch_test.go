@@ -100,6 +100,12 @@ func everyCommand() []batchCmd {
 		{"RawDeleteRange", func(rc *kvrpcpb.Context) *breq {
 			return &breq{Cmd: &tikvpb.BatchCommandsRequest_Request_RawDeleteRange{RawDeleteRange: &kvrpcpb.RawDeleteRangeRequest{Context: rc, StartKey: k, EndKey: []byte("z")}}}
 		}},
+		{"Flush", func(rc *kvrpcpb.Context) *breq {
+			return &breq{Cmd: &tikvpb.BatchCommandsRequest_Request_Flush{Flush: &kvrpcpb.FlushRequest{Context: rc, Mutations: []*kvrpcpb.Mutation{put("f", "v")}, PrimaryKey: []byte("f"), StartTs: 60, Generation: 1}}}
+		}},
+		{"BufferBatchGet", func(rc *kvrpcpb.Context) *breq {
+			return &breq{Cmd: &tikvpb.BatchCommandsRequest_Request_BufferBatchGet{BufferBatchGet: &kvrpcpb.BufferBatchGetRequest{Context: rc, Keys: [][]byte{[]byte("f")}, Version: 60}}}
+		}},
 		{"Empty", func(rc *kvrpcpb.Context) *breq {
 			return &breq{Cmd: &tikvpb.BatchCommandsRequest_Request_Empty{Empty: &tikvpb.BatchCommandsEmptyRequest{TestId: 9}}}
 		}},

@@ -57,6 +57,9 @@
 //     release's commit ts (TiKV's legacy wake-up) or, in WakeUpModeForceLock, retries and
 //     may lock with conflict. A wait that would close a cycle in the wait-for graph fails
 //     at once with a Deadlock error and its wait chain. A timed-out wait returns the lock.
+//   - Pipelined DML: Flush writes locks tagged with a generation (a later generation
+//     overwrites the transaction's own lock, an older one is ignored); BufferBatchGet reads
+//     the transaction's own flushed Put values. Commit goes through ResolveLock as usual.
 //
 // RawKV data lives in column families; TTLs expire by Options.Clock (inject one to test
 // expiry), CAS compares and swaps atomically, and RawChecksum XOR-folds the CRC64-ECMA of
@@ -89,7 +92,6 @@
 // # Not modelled
 //
 // Replication lag, DataIsNotReady and safe ts, follower-only failures, ServerIsBusy and
-// other store-level errors except by hooks, shared locks, pipelined DML (Flush,
-// BufferBatchGet), flashback, coprocessor, resource control, TiKV status HTTP, persistent
+// other store-level errors except by hooks, shared locks, flashback, coprocessor, resource control, TiKV status HTTP, persistent
 // storage.
 package memcluster

@@ -48,6 +48,7 @@ type lock struct {
 	minCommitTS    uint64
 	useAsyncCommit bool
 	secondaries    [][]byte
+	generation     uint64 // pipelined DML: the Flush generation that wrote the lock
 }
 
 // info returns the lock in wire form, for key.

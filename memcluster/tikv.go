@@ -324,3 +324,23 @@ func (t *tikvServer) SplitRegion(ctx context.Context, req *kvrpcpb.SplitRegionRe
 		return resp, nil
 	})
 }
+
+// KvFlush writes a batch of a pipelined-DML transaction as locks.
+func (t *tikvServer) KvFlush(ctx context.Context, req *kvrpcpb.FlushRequest) (*kvrpcpb.FlushResponse, error) {
+	return serve(t, ctx, "KvFlush", req, func(_ context.Context, req *kvrpcpb.FlushRequest) (*kvrpcpb.FlushResponse, error) {
+		if _, rerr := t.txnCheck(req.Context, false, mutationKeys(req.Mutations)...); rerr != nil {
+			return &kvrpcpb.FlushResponse{RegionError: rerr}, nil
+		}
+		return &kvrpcpb.FlushResponse{Errors: t.cluster().mvcc.Flush(req)}, nil
+	})
+}
+
+// KvBufferBatchGet reads what a pipelined-DML transaction has flushed.
+func (t *tikvServer) KvBufferBatchGet(ctx context.Context, req *kvrpcpb.BufferBatchGetRequest) (*kvrpcpb.BufferBatchGetResponse, error) {
+	return serve(t, ctx, "KvBufferBatchGet", req, func(_ context.Context, req *kvrpcpb.BufferBatchGetRequest) (*kvrpcpb.BufferBatchGetResponse, error) {
+		if _, rerr := t.txnCheck(req.Context, true, req.Keys...); rerr != nil {
+			return &kvrpcpb.BufferBatchGetResponse{RegionError: rerr}, nil
+		}
+		return &kvrpcpb.BufferBatchGetResponse{Pairs: t.cluster().mvcc.BufferBatchGet(req.Keys, req.Version)}, nil
+	})
+}
