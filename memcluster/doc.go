@@ -92,6 +92,7 @@
 // # Not modelled
 //
 // Replication lag, DataIsNotReady and safe ts, follower-only failures, ServerIsBusy and
-// other store-level errors except by hooks, shared locks, flashback, coprocessor, resource control, TiKV status HTTP, persistent
-// storage.
+// other store-level errors except by hooks, shared locks, flashback, coprocessor,
+// resource control, TiKV's status HTTP server, persistent storage, API v2 keyspace
+// enforcement on the store side (keys outside any keyspace are accepted).
 package memcluster
