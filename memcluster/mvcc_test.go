@@ -550,3 +550,68 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not reached")
 }
+
+// client-go: internal/mockstore/mocktikv/mock_tikv_test.go TestCleanupRollback
+func TestCleanupRollback(t *testing.T) {
+	m := newMVCC()
+	mustPut(t, m, "secondary", "s-0", 1, 2)
+	mustPrewrite(t, m, "primary", 5, put("primary", "p-5"), put("secondary", "s-5"))
+	for _, ts := range []uint64{8, 12} {
+		if _, _, _, kerr := m.Get([]byte("secondary"), ts, readOpts{}); kerr.GetLocked() == nil {
+			t.Fatalf("read at %d must meet the lock", ts)
+		}
+	}
+	mustCommit(t, m, 5, 10, "primary")
+	if kerr := m.BatchRollback(keys("primary"), 5); kerr == nil {
+		t.Fatal("rolling back a committed primary must fail")
+	}
+}
+
+// client-go: internal/mockstore/mocktikv/mock_tikv_test.go TestBatchGet
+func TestBatchGetVersions(t *testing.T) {
+	m := newMVCC()
+	mustPut(t, m, "k1", "v1", 1, 2)
+	mustPut(t, m, "k2", "v2", 1, 2)
+	mustPut(t, m, "k2", "v2", 3, 4)
+	mustPut(t, m, "k3", "v3", 1, 2)
+	got := m.BatchGet(keys("k1", "k2", "k3", "k4"), 5, readOpts{}, true)
+	if len(got) != 3 || string(got[1].Value) != "v2" || got[1].CommitTs != 4 || got[2].Error != nil {
+		t.Fatalf("%v", got)
+	}
+}
+
+// client-go: internal/mockstore/mocktikv/mock_tikv_test.go TestScanWithResolvedLock
+func TestScanWithResolvedLock(t *testing.T) {
+	m := newMVCC()
+	mustPrewrite(t, m, "p1", 5, put("p1", "v5"), put("s1", "v5"))
+	mustPrewrite(t, m, "p1", 5, put("p2", "v10"), put("s2", "v10"))
+	pairs := m.Scan([]byte("p1"), nil, 3, 10, false, false, readOpts{})
+	if len(pairs) != 3 || pairs[0].Error.GetLocked() == nil || pairs[1].Error.GetLocked() == nil {
+		t.Fatalf("%v", pairs)
+	}
+	pairs = m.Scan([]byte("p1"), nil, 3, 10, false, false, readOpts{resolved: map[uint64]bool{5: true}})
+	for _, p := range pairs {
+		if p.Error != nil {
+			t.Fatalf("a resolved lock must not block: %v", p)
+		}
+	}
+}
+
+// client-go: internal/mockstore/mocktikv/mock_tikv_test.go TestRC (RC reads ignore locks)
+func TestReadCommittedIgnoresLocks(t *testing.T) {
+	m := newMVCC()
+	mustPut(t, m, "key", "v1", 5, 10)
+	mustPrewrite(t, m, "key", 15, put("key", "v2"))
+	if _, _, _, kerr := m.Get([]byte("key"), 20, readOpts{}); kerr == nil {
+		t.Fatal("SI read must meet the lock")
+	}
+	for _, ts := range []uint64{12, 20} {
+		if v, _, _, kerr := m.Get([]byte("key"), ts, readOptsOf(&kvrpcpb.Context{IsolationLevel: kvrpcpb.IsolationLevel_RC})); kerr != nil || string(v) != "v1" {
+			t.Fatalf("RC read at %d: %q %v", ts, v, kerr)
+		}
+	}
+	o := readOptsOf(&kvrpcpb.Context{ResolvedLocks: []uint64{15}, CommittedLocks: []uint64{16}})
+	if !o.resolved[15] || !o.committed[16] {
+		t.Fatalf("%+v", o)
+	}
+}

@@ -7,11 +7,20 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 )
 
-// rawCheck validates a RawKV request's region for keys. Under API v2 raw keys route in
+// rawCheck validates a RawKV read's region for keys. Under API v2 raw keys route in
 // memcomparable form like transactional keys; under API v1 they route as they are.
 func (t *tikvServer) rawCheck(rc *kvrpcpb.Context, keys ...[]byte) (*region, bool, *errorpb.Error) {
+	return t.rawCheckMode(rc, true, keys)
+}
+
+// rawWriteCheck is rawCheck for writes, which only the leader serves.
+func (t *tikvServer) rawWriteCheck(rc *kvrpcpb.Context, keys ...[]byte) (*region, bool, *errorpb.Error) {
+	return t.rawCheckMode(rc, false, keys)
+}
+
+func (t *tikvServer) rawCheckMode(rc *kvrpcpb.Context, read bool, keys [][]byte) (*region, bool, *errorpb.Error) {
 	encoded := rc.GetApiVersion() == kvrpcpb.APIVersion_V2
-	r, rerr := t.cluster().check(t.store.id, rc, reqCheck{keys: keys, encoded: encoded, followerRead: true})
+	r, rerr := t.cluster().check(t.store.id, rc, reqCheck{keys: keys, encoded: encoded, followerRead: read})
 	return r, encoded, rerr
 }
 
@@ -41,7 +50,7 @@ func (t *tikvServer) RawBatchGet(ctx context.Context, req *kvrpcpb.RawBatchGetRe
 // RawPut writes one raw key, with an optional TTL in seconds.
 func (t *tikvServer) RawPut(ctx context.Context, req *kvrpcpb.RawPutRequest) (*kvrpcpb.RawPutResponse, error) {
 	return serve(t, ctx, "RawPut", req, func(_ context.Context, req *kvrpcpb.RawPutRequest) (*kvrpcpb.RawPutResponse, error) {
-		if _, _, rerr := t.rawCheck(req.Context, req.Key); rerr != nil {
+		if _, _, rerr := t.rawWriteCheck(req.Context, req.Key); rerr != nil {
 			return &kvrpcpb.RawPutResponse{RegionError: rerr}, nil
 		}
 		t.raw().Put(req.Cf, []*kvrpcpb.KvPair{{Key: req.Key, Value: req.Value}}, []uint64{req.Ttl})
@@ -56,7 +65,7 @@ func (t *tikvServer) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutRe
 		for i, p := range req.Pairs {
 			ks[i] = p.Key
 		}
-		if _, _, rerr := t.rawCheck(req.Context, ks...); rerr != nil {
+		if _, _, rerr := t.rawWriteCheck(req.Context, ks...); rerr != nil {
 			return &kvrpcpb.RawBatchPutResponse{RegionError: rerr}, nil
 		}
 		ttls := req.Ttls
@@ -71,7 +80,7 @@ func (t *tikvServer) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutRe
 // RawDelete removes one raw key.
 func (t *tikvServer) RawDelete(ctx context.Context, req *kvrpcpb.RawDeleteRequest) (*kvrpcpb.RawDeleteResponse, error) {
 	return serve(t, ctx, "RawDelete", req, func(_ context.Context, req *kvrpcpb.RawDeleteRequest) (*kvrpcpb.RawDeleteResponse, error) {
-		if _, _, rerr := t.rawCheck(req.Context, req.Key); rerr != nil {
+		if _, _, rerr := t.rawWriteCheck(req.Context, req.Key); rerr != nil {
 			return &kvrpcpb.RawDeleteResponse{RegionError: rerr}, nil
 		}
 		t.raw().Delete(req.Cf, [][]byte{req.Key})
@@ -82,7 +91,7 @@ func (t *tikvServer) RawDelete(ctx context.Context, req *kvrpcpb.RawDeleteReques
 // RawBatchDelete removes raw keys.
 func (t *tikvServer) RawBatchDelete(ctx context.Context, req *kvrpcpb.RawBatchDeleteRequest) (*kvrpcpb.RawBatchDeleteResponse, error) {
 	return serve(t, ctx, "RawBatchDelete", req, func(_ context.Context, req *kvrpcpb.RawBatchDeleteRequest) (*kvrpcpb.RawBatchDeleteResponse, error) {
-		if _, _, rerr := t.rawCheck(req.Context, req.Keys...); rerr != nil {
+		if _, _, rerr := t.rawWriteCheck(req.Context, req.Keys...); rerr != nil {
 			return &kvrpcpb.RawBatchDeleteResponse{RegionError: rerr}, nil
 		}
 		t.raw().Delete(req.Cf, req.Keys)
@@ -93,7 +102,7 @@ func (t *tikvServer) RawBatchDelete(ctx context.Context, req *kvrpcpb.RawBatchDe
 // RawDeleteRange removes the raw keys of a range within the region.
 func (t *tikvServer) RawDeleteRange(ctx context.Context, req *kvrpcpb.RawDeleteRangeRequest) (*kvrpcpb.RawDeleteRangeResponse, error) {
 	return serve(t, ctx, "RawDeleteRange", req, func(_ context.Context, req *kvrpcpb.RawDeleteRangeRequest) (*kvrpcpb.RawDeleteRangeResponse, error) {
-		r, enc, rerr := t.rawCheck(req.Context, req.StartKey)
+		r, enc, rerr := t.rawWriteCheck(req.Context, req.StartKey)
 		if rerr != nil {
 			return &kvrpcpb.RawDeleteRangeResponse{RegionError: rerr}, nil
 		}
@@ -138,7 +147,7 @@ func (t *tikvServer) RawGetKeyTTL(ctx context.Context, req *kvrpcpb.RawGetKeyTTL
 // RawCompareAndSwap sets a raw key when its current value matches.
 func (t *tikvServer) RawCompareAndSwap(ctx context.Context, req *kvrpcpb.RawCASRequest) (*kvrpcpb.RawCASResponse, error) {
 	return serve(t, ctx, "RawCompareAndSwap", req, func(_ context.Context, req *kvrpcpb.RawCASRequest) (*kvrpcpb.RawCASResponse, error) {
-		if _, _, rerr := t.rawCheck(req.Context, req.Key); rerr != nil {
+		if _, _, rerr := t.rawWriteCheck(req.Context, req.Key); rerr != nil {
 			return &kvrpcpb.RawCASResponse{RegionError: rerr}, nil
 		}
 		ok, notExist, prev := t.raw().CompareAndSwap(req)

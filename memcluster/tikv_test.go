@@ -231,4 +231,38 @@ func TestStopStartStore(t *testing.T) {
 	if err := e.c.StopStore(99); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}
+	// Restarting on the same address serves the same data to the old connection.
+	second := e.c.StoreIDs()[1]
+	rc, cli := e.route([]byte("k"), false)
+	if rc.Peer.StoreId != second {
+		if err := e.c.TransferLeader(rc.RegionId, second); err != nil {
+			t.Fatal(err)
+		}
+		rc, cli = e.route([]byte("k"), false)
+	}
+	if _, err := cli.RawPut(context.Background(), &kvrpcpb.RawPutRequest{Context: rc, Key: []byte("k"), Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(e.c.StopStore(second))
+	must(e.c.StartStore(second, false))
+	must(e.c.StartStore(second, false)) // no-op when running
+	for i := 0; ; i++ {
+		resp, err := cli.RawGet(context.Background(), &kvrpcpb.RawGetRequest{Context: rc, Key: []byte("k")})
+		if err == nil {
+			if string(resp.Value) != "v" {
+				t.Fatalf("after restart: %v", resp)
+			}
+			break
+		}
+		if i > 100 {
+			t.Fatalf("store did not come back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
