@@ -2,7 +2,10 @@ module github.com/tikvsql/tikvsql/tools/clientgo-compat
 
 go 1.26.8
 
-require github.com/tikv/client-go/v2 v2.0.8-0.20260319064229-5cba4fc2f3a9
+require (
+	github.com/tikv/client-go/v2 v2.0.8-0.20260319064229-5cba4fc2f3a9
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
