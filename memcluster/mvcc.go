@@ -286,16 +286,17 @@ func (m *mvcc) BatchGet(keys [][]byte, ts uint64, o readOpts, needCommitTS bool)
 
 // Scan reads up to limit keys of [start, end) at ts, in ascending order, or in descending
 // order when reverse is set (then the scan starts below end). A blocking lock becomes a
-// pair carrying the error and counts towards the limit.
+// pair carrying the error and counts towards the limit. A limit of 0 reads nothing, as in
+// TiKV.
 func (m *mvcc) Scan(start, end []byte, limit int, ts uint64, keyOnly, reverse bool, o readOpts) []*kvrpcpb.KvPair {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.observeRead(ts)
 	var out []*kvrpcpb.KvPair
+	if limit <= 0 {
+		return out
+	}
 	visit := func(k []byte, e *entry) bool {
-		if limit > 0 && len(out) >= limit {
-			return false
-		}
 		val, _, found, kerr := m.readKey(k, e, ts, o)
 		switch {
 		case kerr != nil:
@@ -307,7 +308,7 @@ func (m *mvcc) Scan(start, end []byte, limit int, ts uint64, keyOnly, reverse bo
 			}
 			out = append(out, p)
 		}
-		return limit <= 0 || len(out) < limit
+		return len(out) < limit
 	}
 	if reverse {
 		m.data.Descend(start, end, visit)

@@ -379,14 +379,15 @@ func TestScanBothDirections(t *testing.T) {
 		ts         uint64
 		want       string
 	}{
-		{"", "", 0, false, 25, "abcde"},
-		{"b", "d", 0, false, 25, "bc"},
+		{"", "", 100, false, 25, "abcde"},
+		{"b", "d", 100, false, 25, "bc"},
 		{"a", "", 2, false, 25, "ab"},
-		{"", "", 0, true, 25, "edcba"},
-		{"b", "e", 0, true, 25, "dcb"}, // reverse: [b, e) from the top
+		{"", "", 100, true, 25, "edcba"},
+		{"b", "e", 100, true, 25, "dcb"}, // reverse: [b, e) from the top
 		{"", "", 2, true, 25, "ed"},
-		{"", "", 0, false, 40, "ab!cde"},
-		{"", "", 0, false, 14, "ab"},
+		{"", "", 100, false, 40, "ab!cde"},
+		{"", "", 100, false, 14, "ab"},
+		{"", "", 0, false, 25, ""}, // limit 0 reads nothing
 	}
 	for _, c := range cases {
 		got := str(m.Scan([]byte(c.start), []byte(c.end), c.limit, c.ts, false, c.reverse, readOpts{}))

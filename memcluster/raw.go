@@ -123,7 +123,8 @@ func (r *rawStore) DeleteRange(cf string, start, end []byte) {
 	}
 }
 
-// Scan returns up to limit live pairs of [start, end) in cf, descending when reverse.
+// Scan returns up to limit live pairs of [start, end) in cf, descending when reverse. A
+// limit of 0 reads nothing, as in TiKV.
 func (r *rawStore) Scan(cf string, start, end []byte, limit int, keyOnly, reverse bool) []*kvrpcpb.KvPair {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -138,9 +139,9 @@ func (r *rawStore) Scan(cf string, start, end []byte, limit int, keyOnly, revers
 			p.Value = v.value
 		}
 		out = append(out, p)
-		return limit <= 0 || len(out) < limit
+		return len(out) < limit
 	}
-	if limit < 0 {
+	if limit <= 0 {
 		return nil
 	}
 	if reverse {

@@ -52,7 +52,7 @@ func TestRawTTL(t *testing.T) {
 	if _, ok := r.TTL("", []byte("b")); ok {
 		t.Fatal("expired key has a ttl")
 	}
-	if got := r.Scan("", nil, nil, 0, false, false); len(got) != 1 || string(got[0].Key) != "c" {
+	if got := r.Scan("", nil, nil, 10, false, false); len(got) != 1 || string(got[0].Key) != "c" {
 		t.Fatalf("scan must skip expired keys: %v", got)
 	}
 }
@@ -82,14 +82,14 @@ func TestRawOpsAndColumnFamilies(t *testing.T) {
 		limit      int
 		reverse    bool
 		want       string
-	}{{"", "", 0, false, "abcd"}, {"b", "d", 0, false, "bc"}, {"", "", 2, true, "dc"}, {"b", "d", 0, true, "cb"}} {
+	}{{"", "", 10, false, "abcd"}, {"b", "d", 10, false, "bc"}, {"", "", 2, true, "dc"}, {"b", "d", 10, true, "cb"}, {"", "", 0, false, ""}} {
 		if got := scan(c.start, c.end, c.limit, c.reverse); got != c.want {
 			t.Errorf("%+v: got %q", c, got)
 		}
 	}
 	r.Delete("", keys("a"))
 	r.DeleteRange("", []byte("b"), []byte("d"))
-	if got := scan("", "", 0, false); got != "d" {
+	if got := scan("", "", 10, false); got != "d" {
 		t.Fatalf("after deletes: %q", got)
 	}
 }
