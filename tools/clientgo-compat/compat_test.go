@@ -330,6 +330,30 @@ func TestTxnKV(t *testing.T) {
 		t.Fatalf("pessimistic lock requests: %v", m)
 	}
 
+	// Crosswise locking: the second waiter closes a cycle and is chosen as the victim.
+	d1, _ := cli.Begin()
+	d1.SetPessimistic(true)
+	d2, _ := cli.Begin()
+	d2.SetPessimistic(true)
+	must(t, d1.LockKeysWithWaitTime(ctx, kv.LockAlwaysWait, []byte("txn-d1")))
+	must(t, d2.LockKeysWithWaitTime(ctx, kv.LockAlwaysWait, []byte("txn-d2")))
+	go func() { waited <- d1.LockKeysWithWaitTime(ctx, kv.LockAlwaysWait, []byte("txn-d2")) }()
+	time.Sleep(200 * time.Millisecond)
+	var dl *tikverr.ErrDeadlock
+	if err := d2.LockKeysWithWaitTime(ctx, kv.LockAlwaysWait, []byte("txn-d1")); !errors.As(err, &dl) {
+		t.Fatalf("want a deadlock error, got %v", err)
+	}
+	must(t, d2.Rollback())
+	select {
+	case err := <-waited:
+		if err != nil && !errors.As(err, &wc) {
+			t.Fatalf("the surviving waiter must lock or see a write conflict: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the surviving waiter was never woken")
+	}
+	must(t, d1.Rollback())
+
 	// Snapshot iteration across the region boundary.
 	snap := cli.GetSnapshot(mustTS(t, cli))
 	it, err := snap.Iter([]byte("txn-"), []byte("txn-~"))
