@@ -36,6 +36,7 @@ func newPDServer(c *Cluster) (*pdServer, error) {
 	pdpb.RegisterPDServer(p.srv, p)
 	keyspacepb.RegisterKeyspaceServer(p.srv, &keyspaceServer{p: p})
 	meta_storagepb.RegisterMetaStorageServer(p.srv, &metaStorageServer{p: p})
+	registerEtcdKV(p.srv, p)
 	go func() {
 		defer close(p.done)
 		_ = p.srv.Serve(lis)

@@ -195,3 +195,17 @@ func TestRawAPIV2AndSplitRPC(t *testing.T) {
 		t.Fatal(sr, err)
 	}
 }
+
+// client-go 8.5 reads TiDB's saved safe point through etcd's KV.Range on PD.
+func TestEtcdRangeAnswersEmpty(t *testing.T) {
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp := new(etcdRangeResponse)
+	err = dialPD(t, c).Invoke(context.Background(), "/etcdserverpb.KV/Range", &etcdRangeRequest{Key: []byte("/tidb/store/gcworker/saved_safe_point")}, resp)
+	if err != nil || resp.Header.GetClusterId() != 1 || resp.Count != 0 {
+		t.Fatalf("%+v %v", resp, err)
+	}
+}

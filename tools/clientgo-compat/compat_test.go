@@ -330,29 +330,45 @@ func TestTxnKV(t *testing.T) {
 		t.Fatalf("pessimistic lock requests: %v", m)
 	}
 
-	// Crosswise locking: the second waiter closes a cycle and is chosen as the victim.
+	// Crosswise locking: whichever request closes the wait-for cycle is the victim
+	// (which one depends on timing, as in TiKV: waits time out after 1 s and are
+	// re-sent); the victim rolls back and the survivor proceeds.
 	d1, _ := cli.Begin()
 	d1.SetPessimistic(true)
 	d2, _ := cli.Begin()
 	d2.SetPessimistic(true)
 	must(t, d1.LockKeysWithWaitTime(ctx, kv.LockAlwaysWait, []byte("txn-d1")))
 	must(t, d2.LockKeysWithWaitTime(ctx, kv.LockAlwaysWait, []byte("txn-d2")))
-	go func() { waited <- d1.LockKeysWithWaitTime(ctx, kv.LockAlwaysWait, []byte("txn-d2")) }()
-	time.Sleep(200 * time.Millisecond)
+	type outcome struct {
+		txn *txnkv.KVTxn
+		err error
+	}
+	results := make(chan outcome, 2)
+	for _, c := range []struct {
+		txn *txnkv.KVTxn
+		key string
+	}{{d1, "txn-d2"}, {d2, "txn-d1"}} {
+		go func() { results <- outcome{c.txn, c.txn.LockKeysWithWaitTime(ctx, kv.LockAlwaysWait, []byte(c.key))} }()
+	}
 	var dl *tikverr.ErrDeadlock
-	if err := d2.LockKeysWithWaitTime(ctx, kv.LockAlwaysWait, []byte("txn-d1")); !errors.As(err, &dl) {
-		t.Fatalf("want a deadlock error, got %v", err)
-	}
-	must(t, d2.Rollback())
 	select {
-	case err := <-waited:
-		if err != nil && !errors.As(err, &wc) {
-			t.Fatalf("the surviving waiter must lock or see a write conflict: %v", err)
+	case first := <-results:
+		if !errors.As(first.err, &dl) {
+			t.Fatalf("the first to return must be the deadlock victim, got %v", first.err)
 		}
+		must(t, first.txn.Rollback())
 	case <-time.After(10 * time.Second):
-		t.Fatal("the surviving waiter was never woken")
+		t.Fatal("no deadlock detected")
 	}
-	must(t, d1.Rollback())
+	select {
+	case second := <-results:
+		if second.err != nil && !errors.As(second.err, &wc) {
+			t.Fatalf("the survivor must lock or see a write conflict: %v", second.err)
+		}
+		must(t, second.txn.Rollback())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the survivor was never woken")
+	}
 
 	// Snapshot iteration across the region boundary.
 	snap := cli.GetSnapshot(mustTS(t, cli))
