@@ -192,13 +192,14 @@ func (s *store) start(addr string) error {
 	return nil
 }
 
-// stop stops the server and waits for its handlers.
+// stop stops the server and waits for its handlers. Concurrent and repeated calls all
+// return only once the server has stopped (grpc.Server.Stop is idempotent).
 func (s *store) stop() {
 	s.cluster.mu.Lock()
-	srv, done, up := s.srv, s.done, s.up
+	srv, done := s.srv, s.done
 	s.up = false
 	s.cluster.mu.Unlock()
-	if !up {
+	if srv == nil {
 		return
 	}
 	srv.Stop()
