@@ -3,6 +3,7 @@ module github.com/tikvsql/tikvsql
 go 1.26.8
 
 require (
+	github.com/gogo/protobuf v1.3.2
 	github.com/google/btree v1.1.3
 	github.com/pingcap/kvproto v0.0.0-20260724054804-059694ae4472
 	github.com/tikv/pd/client v0.0.0-20260805103528-afa43111d149
@@ -15,7 +16,6 @@ require (
 	github.com/benbjohnson/clock v1.3.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/opentracing/opentracing-go v1.2.0 // indirect
