@@ -155,10 +155,12 @@ func (m *memExec) TTL(_ context.Context, key kv.Key) (time.Duration, bool, error
 	return m.ttl[string(key)], ok, nil
 }
 
-func (m *memExec) Lock(_ context.Context, keys []kv.Key, wait LockWait) error { return m.record("Lock") }
-func (m *memExec) Begin(_ context.Context, opts TxnOptions) error           { return m.record("Begin") }
-func (m *memExec) Commit(context.Context) error                            { return m.record("Commit") }
-func (m *memExec) Rollback(context.Context) error                          { return m.record("Rollback") }
+func (m *memExec) Lock(_ context.Context, keys []kv.Key, wait LockWait) error {
+	return m.record("Lock")
+}
+func (m *memExec) Begin(_ context.Context, opts TxnOptions) error { return m.record("Begin") }
+func (m *memExec) Commit(context.Context) error                   { return m.record("Commit") }
+func (m *memExec) Rollback(context.Context) error                 { return m.record("Rollback") }
 func (m *memExec) Version(context.Context) (string, error) {
 	return "8.5.0-mock", m.record("Version")
 }
