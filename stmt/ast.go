@@ -66,6 +66,8 @@ type expr struct {
 	n     int64
 	param int
 	pos   Pos
+
+	paramText string // the placeholder as written, for String
 }
 
 // paramStyle is the placeholder style of a statement; one per statement.
@@ -175,6 +177,12 @@ type Statement struct {
 	pessimistic int8 // BEGIN: -1 optimistic, +1 pessimistic, 0 default
 	readOnly    bool
 	inner       *Statement // EXPLAIN
+
+	// Syntax kept only so that String renders placeholders in their original order.
+	table         string // the virtual table's name (Options.Table)
+	valueFirst    bool   // INSERT ... (v, k)
+	offsetFirst   bool   // LIMIT offset, count
+	expectedFirst bool   // UPDATE ... WHERE v = x AND k = y
 }
 
 // Kind returns the statement's form.

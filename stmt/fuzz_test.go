@@ -43,10 +43,15 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		st2, err := Parse(text, Options{})
-		if err != nil || st2.Kind() != st.Kind() || st2.NumInput() != st.NumInput() {
-			t.Fatalf("Parse(%q) is not deterministic", text)
+		canon := st.String()
+		st2, err := Parse(canon, Options{})
+		if err != nil {
+			t.Fatalf("Parse(String(Parse(%q))) = Parse(%q): %v", text, canon, err)
 		}
+		if st2.Kind() != st.Kind() || st2.NumInput() != st.NumInput() || st2.String() != canon {
+			t.Fatalf("%q: canonical form %q is not stable: %q", text, canon, st2.String())
+		}
+		checkSameMeaning(t, st, st2)
 		n := len(st.params)
 		for _, v := range []any{"k", []byte{0xff}, int64(3), time.Second, nil} {
 			args := make([]driver.NamedValue, n)
@@ -72,4 +77,25 @@ func distinctNames(st *Statement) int {
 		seen[p.name] = true
 	}
 	return len(seen)
+}
+
+// checkSameMeaning binds a and b with distinct arguments and compares their plans, so
+// that a canonical form that reorders placeholders is caught.
+func checkSameMeaning(t *testing.T, a, b *Statement) {
+	n := len(a.params)
+	if a.style == styleColon || a.style == styleAt {
+		n = distinctNames(a)
+	}
+	args := make([]driver.NamedValue, n)
+	for i := range args {
+		args[i] = driver.NamedValue{Ordinal: i + 1, Value: "arg" + strings.Repeat("x", i)}
+	}
+	pa, errA := a.Bind(args, BindOptions{})
+	pb, errB := b.Bind(args, BindOptions{})
+	if (errA == nil) != (errB == nil) {
+		t.Fatalf("%q and %q bind differently: %v / %v", a, b, errA, errB)
+	}
+	if errA == nil && strings.Join(pa.Explain(), "\n") != strings.Join(pb.Explain(), "\n") {
+		t.Fatalf("%q and %q plan differently:\n%s\n---\n%s", a, b, strings.Join(pa.Explain(), "\n"), strings.Join(pb.Explain(), "\n"))
+	}
 }

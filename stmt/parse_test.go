@@ -276,3 +276,52 @@ func TestLexerDetails(t *testing.T) {
 		t.Fatal(long.describe())
 	}
 }
+
+func TestStringCanonical(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"get 'a'", "GET 'a'"},
+		{"batch get x'00', ?", "BATCH GET x'00', ?"},
+		{"put 'it''s' 0x6869 ttl 5", "PUT 'it''s' 'hi' TTL 5"},
+		{"batch put ('a', 'b'), ($1, $2)", "BATCH PUT ('a', 'b'), ($1, $2)"},
+		{"delete 'a'", "DELETE 'a'"},
+		{"batch delete 'a', 'b'", "BATCH DELETE 'a', 'b'"},
+		{"delete range 'a' null", "DELETE RANGE 'a' NULL"},
+		{"scan null 'z' limit ? reverse keys only", "SCAN NULL 'z' LIMIT ? REVERSE KEYS ONLY"},
+		{"scan prefix 'p'", "SCAN PREFIX 'p'"},
+		{"checksum 'a' 'b'", "CHECKSUM 'a' 'b'"},
+		{"cas :k null :v", "CAS :k NULL :v"},
+		{"ttl 'a'", "TTL 'a'"},
+		{"lock 'a', 'b' nowait", "LOCK 'a', 'b' NOWAIT"},
+		{"lock 'a' wait '1s'", "LOCK 'a' WAIT '1s'"},
+		{"explain get 'a'", "EXPLAIN GET 'a'"},
+		{"start transaction read only", "BEGIN READ ONLY"},
+		{"begin optimistic", "BEGIN OPTIMISTIC"},
+		{"begin pessimistic read write", "BEGIN PESSIMISTIC"},
+		{"commit work", "COMMIT"},
+		{"rollback", "ROLLBACK"},
+		{"select 1", "SELECT 1"},
+		{"select VERSION ( )", "SELECT version()"},
+		{"SELECT * FROM `kv` AS t WHERE (t.`k` >= ? AND k < ?) ORDER BY kv.k ASC LIMIT ?, ? FOR UPDATE",
+			"SELECT k, v FROM kv WHERE k >= ? AND k < ? LIMIT ?, ? FOR UPDATE"},
+		{`SELECT count(1) "n" FROM kv WHERE k IN ('a') AND k BETWEEN 'a' AND 'b' AND k LIKE 'a%' AND k = 'a' AND k <= 'x' AND k > ''`,
+			`SELECT count(*) AS "n" FROM kv WHERE k IN ('a') AND k BETWEEN 'a' AND 'b' AND k LIKE 'a%' AND k = 'a' AND k <= 'x' AND k > ''`},
+		{"SELECT v AS `a``b` FROM kv ORDER BY k DESC LIMIT 1 OFFSET 2", `SELECT v AS "a` + "`" + `b" FROM kv ORDER BY k DESC LIMIT 1 OFFSET 2`},
+		{"INSERT INTO kv (v, k) VALUES (?, ?)", "INSERT INTO kv (v, k) VALUES (?, ?)"},
+		{"INSERT INTO kv VALUES ('a', 'b') ON CONFLICT DO NOTHING", "INSERT IGNORE INTO kv (k, v) VALUES ('a', 'b')"},
+		{"INSERT INTO kv VALUES ('a', 'b') ON DUPLICATE KEY UPDATE v = VALUES(v)", "REPLACE INTO kv (k, v) VALUES ('a', 'b')"},
+		{"UPDATE kv SET v = ? WHERE v = ? AND k = ?", "UPDATE kv SET v = ? WHERE v = ? AND k = ?"},
+		{"UPDATE kv SET v = ? WHERE k = ? AND v = ?", "UPDATE kv SET v = ? WHERE k = ? AND v = ?"},
+		{"UPDATE kv SET v = ? WHERE k = ?", "UPDATE kv SET v = ? WHERE k = ?"},
+		{"DELETE FROM kv WHERE k < 'b'", "DELETE FROM kv WHERE k < 'b'"},
+	}
+	for _, tt := range tests {
+		st := mustParse(t, tt.in)
+		if got := st.String(); got != tt.want {
+			t.Fatalf("String(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	st, err := Parse(`SELECT k FROM "my-t"`, Options{Table: "my-t"})
+	if err != nil || st.String() != `SELECT k FROM "my-t"` {
+		t.Fatalf("quoted table: %v %q", err, st)
+	}
+}

@@ -102,6 +102,7 @@ func (p *parser) expectPunct(s, expected string) error {
 
 // statement dispatches on the leading verb.
 func (p *parser) statement(st *Statement) error {
+	st.table = p.opts.Table
 	verbs := "GET, BATCH, PUT, DELETE, SCAN, CHECKSUM, CAS, TTL, LOCK, EXPLAIN, BEGIN, START, COMMIT, ROLLBACK, SELECT, INSERT, REPLACE or UPDATE"
 	if p.tok.kind != tokIdent {
 		return p.fail("a statement: " + verbs)
@@ -435,7 +436,7 @@ func (p *parser) anyOperand(what string, nullOK bool) (expr, error) {
 		if err != nil {
 			return e, err
 		}
-		e.kind, e.param = exprParam, idx
+		e.kind, e.param, e.paramText = exprParam, idx, t.text
 	case tokIdent:
 		if !nullOK || !strings.EqualFold(t.text, "NULL") {
 			return e, p.fail(what)

@@ -80,6 +80,7 @@ func (p *parser) condition(st *Statement, update bool, depth int) error {
 		if err := p.expectPunct("=", "= expected value"); err != nil {
 			return err
 		}
+		st.expectedFirst = len(st.where) == 0
 		st.expected, err = p.operand("the expected value (string, hex literal or placeholder)", false)
 		return err
 	}

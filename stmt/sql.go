@@ -225,7 +225,7 @@ func (p *parser) optLimit(st *Statement) error {
 	if ok, err := p.acceptPunct(","); err != nil {
 		return err
 	} else if ok {
-		st.offset = st.limit
+		st.offset, st.offsetFirst = st.limit, true
 		st.limit, err = p.number("a limit (integer or placeholder)")
 		return err
 	}
@@ -264,6 +264,7 @@ func (p *parser) insertStatement(st *Statement) error {
 	if err != nil {
 		return err
 	}
+	st.valueFirst = valueFirst
 	if err := p.expectKw("VALUES", "VALUES (INSERT ... SELECT is not supported)"); err != nil {
 		return err
 	}
