@@ -8,12 +8,15 @@ import (
 	"time"
 )
 
-func TestParseValid(t *testing.T) {
-	tests := []struct {
-		dsn    string
-		want   func(c *Config)
-		format string // "" means the same as dsn
-	}{
+// validDSNCase is a row of TestParseValid.
+type validDSNCase struct {
+	dsn    string
+	want   func(c *Config)
+	format string // "" means the same as dsn
+}
+
+func validDSNCases() []validDSNCase {
+	return []validDSNCase{
 		{"tikv://pd1:2379", func(c *Config) { c.PDAddrs = []string{"pd1:2379"} }, ""},
 		{"tikv://pd1", func(c *Config) { c.PDAddrs = []string{"pd1:2379"} }, "tikv://pd1:2379"},
 		{"tikv://pd1:2379,pd2:2380,10.0.0.3", func(c *Config) {
@@ -95,6 +98,10 @@ func TestParseValid(t *testing.T) {
 			c.TLSCA = "ca.pem"
 		}, "tikv://pd:2379?tls=skip-verify&tlsCA=ca.pem"},
 	}
+}
+
+func TestParseValid(t *testing.T) {
+	tests := validDSNCases()
 	for _, tt := range tests {
 		t.Run(tt.dsn, func(t *testing.T) {
 			got, err := ParseDSN(tt.dsn)
@@ -117,10 +124,13 @@ func TestParseValid(t *testing.T) {
 	}
 }
 
-func TestParseInvalid(t *testing.T) {
-	tests := []struct {
-		dsn, param string
-	}{
+// invalidDSNCase is a row of TestParseInvalid.
+type invalidDSNCase struct {
+	dsn, param string
+}
+
+func invalidDSNCases() []invalidDSNCase {
+	return []invalidDSNCase{
 		{"pd1:2379", "scheme"},
 		{"mysql://pd1:2379", "scheme"},
 		{"tikv://", "host"},
@@ -176,6 +186,10 @@ func TestParseInvalid(t *testing.T) {
 		{"tikv://pd?maxScan=x", "maxScan"},
 		{"tikv://pd?resourceGroup=%zz", "resourceGroup"},
 	}
+}
+
+func TestParseInvalid(t *testing.T) {
+	tests := invalidDSNCases()
 	for _, tt := range tests {
 		t.Run(tt.dsn, func(t *testing.T) {
 			_, err := ParseDSN(tt.dsn)

@@ -25,13 +25,16 @@ func bindStrings(t *testing.T, st *Statement) *Plan {
 	return p
 }
 
-func TestParseForms(t *testing.T) {
-	tests := []struct {
-		text     string
-		kind     Kind
-		numInput int
-		rows     bool
-	}{
+// parseFormCase is a row of TestParseForms.
+type parseFormCase struct {
+	text     string
+	kind     Kind
+	numInput int
+	rows     bool
+}
+
+func parseFormCases() []parseFormCase {
+	return []parseFormCase{
 		{"GET 'a'", KindGet, 0, true},
 		{"get x'6162'", KindGet, 0, true},
 		{"GET 0x6162;", KindGet, 0, true},
@@ -84,6 +87,10 @@ func TestParseForms(t *testing.T) {
 		{"DELETE FROM kv WHERE k = ?", KindDeleteWhere, 1, false},
 		{"-- comment\nSELECT /* inline */ k FROM kv # trailing", KindSelect, 0, true},
 	}
+}
+
+func TestParseForms(t *testing.T) {
+	tests := parseFormCases()
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
 			st, err := Parse(tt.text, Options{})
@@ -117,14 +124,17 @@ func hasNumberParam(st *Statement) bool {
 	return false
 }
 
-func TestParseErrors(t *testing.T) {
-	tests := []struct {
-		text     string
-		line     int
-		col      int
-		found    string // substring of Found
-		expected string // substring of Expected
-	}{
+// parseErrorCase is a row of TestParseErrors.
+type parseErrorCase struct {
+	text     string
+	line     int
+	col      int
+	found    string // substring of Found
+	expected string // substring of Expected
+}
+
+func parseErrorCases() []parseErrorCase {
+	return []parseErrorCase{
 		{"", 1, 1, "end of statement", "a statement"},
 		{"FROB 'a'", 1, 1, "FROB", "a statement"},
 		{"'a'", 1, 1, "string literal", "a statement"},
@@ -212,6 +222,10 @@ func TestParseErrors(t *testing.T) {
 		{"SAVEPOINT sp1", 1, 1, "SAVEPOINT", "a statement"},
 		{"CREATE TABLE kv (k int)", 1, 1, "CREATE", "a statement"},
 	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := parseErrorCases()
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
 			_, err := Parse(tt.text, Options{})

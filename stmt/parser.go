@@ -107,7 +107,7 @@ func (p *parser) statement(st *Statement) error {
 	if p.tok.kind != tokIdent {
 		return p.fail("a statement: " + verbs)
 	}
-	switch strings.ToUpper(p.tok.text) {
+	switch verbOf(p.tok.text) {
 	case "GET", "BATCH", "PUT", "SCAN", "CHECKSUM", "CAS", "TTL", "LOCK":
 		return p.nativeStatement(st)
 	case "DELETE":
@@ -126,9 +126,21 @@ func (p *parser) statement(st *Statement) error {
 	return p.fail("a statement: " + verbs)
 }
 
+// verbOf returns the upper-case spelling of a leading verb, or "" for any other word,
+// without allocating.
+func verbOf(word string) string {
+	for _, v := range [...]string{"SELECT", "INSERT", "UPDATE", "DELETE", "GET", "PUT", "BATCH", "SCAN",
+		"REPLACE", "BEGIN", "COMMIT", "ROLLBACK", "START", "CHECKSUM", "CAS", "TTL", "LOCK", "EXPLAIN"} {
+		if strings.EqualFold(word, v) {
+			return v
+		}
+	}
+	return ""
+}
+
 // nativeStatement parses the native KV verbs other than DELETE.
 func (p *parser) nativeStatement(st *Statement) error {
-	verb := strings.ToUpper(p.tok.text)
+	verb := verbOf(p.tok.text)
 	if err := p.advance(); err != nil {
 		return err
 	}
@@ -356,7 +368,7 @@ func (p *parser) explain(st *Statement) error {
 // txnControl parses BEGIN [OPTIMISTIC|PESSIMISTIC] [READ ONLY|READ WRITE],
 // START TRANSACTION [READ ONLY|READ WRITE], COMMIT [WORK] and ROLLBACK [WORK].
 func (p *parser) txnControl(st *Statement) error {
-	verb := strings.ToUpper(p.tok.text)
+	verb := verbOf(p.tok.text)
 	if err := p.advance(); err != nil {
 		return err
 	}

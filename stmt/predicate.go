@@ -177,8 +177,9 @@ type keySet struct {
 // everything is the key set of a statement without WHERE.
 func everything() keySet { return keySet{} }
 
+// pointSet sorts and deduplicates keys in place (callers pass a fresh slice).
 func pointSet(keys []kv.Key) keySet {
-	pts := slices.Clone(keys)
+	pts := keys
 	slices.SortFunc(pts, func(a, b kv.Key) int { return bytes.Compare(a, b) })
 	pts = slices.CompactFunc(pts, func(a, b kv.Key) bool { return bytes.Equal(a, b) })
 	return keySet{isPts: true, points: pts}
