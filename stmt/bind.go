@@ -41,6 +41,21 @@ func (s *Statement) Bind(args []driver.NamedValue, opts BindOptions) (*Plan, err
 	return b.plan(s)
 }
 
+// CheckNamedValue is the argument check a driver's NamedValueChecker can delegate to: it
+// accepts, unchanged, the types Bind understands ([]byte, kv.Key, string, nil, integer
+// kinds, time.Duration) and returns driver.ErrSkip for anything else, so database/sql's
+// default conversion applies and Bind reports a positioned *BindError if the converted
+// value does not fit. Accepting time.Duration here matters: the default conversion would
+// turn it into an int64, which TTL reads as seconds.
+func CheckNamedValue(nv *driver.NamedValue) error {
+	switch nv.Value.(type) {
+	case nil, []byte, kv.Key, string, time.Duration,
+		int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return nil
+	}
+	return driver.ErrSkip
+}
+
 // binder holds the state of one Bind call.
 type binder struct {
 	st      *Statement

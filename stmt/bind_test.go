@@ -250,3 +250,16 @@ func TestErrorStrings(t *testing.T) {
 		t.Fatal(be.Error())
 	}
 }
+
+func TestCheckNamedValue(t *testing.T) {
+	for _, v := range []any{nil, []byte("a"), kv.Key("a"), "a", time.Second, 1, int8(1), uint64(1)} {
+		if err := CheckNamedValue(&driver.NamedValue{Value: v}); err != nil {
+			t.Fatalf("%T rejected: %v", v, err)
+		}
+	}
+	for _, v := range []any{1.5, true, time.Now()} {
+		if err := CheckNamedValue(&driver.NamedValue{Value: v}); !errors.Is(err, driver.ErrSkip) {
+			t.Fatalf("%T: %v, want ErrSkip", v, err)
+		}
+	}
+}

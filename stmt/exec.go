@@ -214,10 +214,22 @@ func (p *Plan) execRead(ctx context.Context, ex Executor, res *Result) error {
 	return nil
 }
 
-// orderedGet reads p.Keys and returns the found pairs in the order of p.Keys (a key listed
-// twice, as BATCH GET allows, is returned twice).
+// orderedGet reads p.Keys and returns the found pairs in the order of p.Keys. The
+// Executor sees each key once; a key listed twice, as BATCH GET allows, is returned twice.
 func (p *Plan) orderedGet(ctx context.Context, ex Executor) ([]kv.KeyValue, error) {
-	found, err := ex.BatchGet(ctx, p.Keys, p.KeysOnly, p.ForUpdate)
+	keys := p.Keys
+	if len(keys) > 1 {
+		seen := make(map[string]bool, len(keys))
+		uniq := make([]kv.Key, 0, len(keys))
+		for _, k := range keys {
+			if !seen[string(k)] {
+				seen[string(k)] = true
+				uniq = append(uniq, k)
+			}
+		}
+		keys = uniq
+	}
+	found, err := ex.BatchGet(ctx, keys, p.KeysOnly, p.ForUpdate)
 	if err != nil {
 		return nil, err
 	}

@@ -396,3 +396,30 @@ func TestExecTTLAndExplain(t *testing.T) {
 		t.Fatalf("EXPLAIN =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestExecBatchGetDedup(t *testing.T) {
+	m := &dedupCheck{memExec: newMemExec("a", "1")}
+	res, err := run(t, m.memExec, "BATCH GET 'a', 'a', 'b'")
+	if err != nil || rowsText(res) != "a=1;a=1" {
+		t.Fatalf("rows %q %v", rowsText(res), err)
+	}
+	st := mustParse(t, "BATCH GET 'a', 'a', 'b'")
+	p, err := st.Bind(nil, BindOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Exec(context.Background(), m); err != nil || m.got != 2 {
+		t.Fatalf("executor saw %d keys, %v", m.got, err)
+	}
+}
+
+// dedupCheck records how many keys BatchGet receives.
+type dedupCheck struct {
+	*memExec
+	got int
+}
+
+func (d *dedupCheck) BatchGet(ctx context.Context, keys []kv.Key, keysOnly, forUpdate bool) ([]kv.KeyValue, error) {
+	d.got = len(keys)
+	return d.memExec.BatchGet(ctx, keys, keysOnly, forUpdate)
+}
