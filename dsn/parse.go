@@ -149,7 +149,7 @@ func parseIPv6(s string) (string, error) {
 
 // explicit records which parameters a DSN set, for the rules between them.
 type explicit struct {
-	apiVersion, tls, keyspace bool
+	apiVersion, tls bool
 }
 
 func (c *Config) parseQuery(query string) error {
