@@ -107,6 +107,18 @@
 //	UPDATE ... AND v = z                         OpCAS: compare-and-swap; RowsAffected 1 if swapped
 //	DELETE FROM kv WHERE points / range          OpDelete / OpDeleteRange (RowsAffected -1: unknown)
 //
+// # Results
+//
+//	GET, BATCH GET, SCAN, SELECT    rows (k, v) or the selected columns, VARBINARY; absent keys give no row
+//	SELECT count(*)                 one row (count(*) BIGINT)
+//	CAS                             one row (swapped BOOLEAN, previous VARBINARY or NULL when absent)
+//	TTL                             one row (k, ttl BIGINT seconds rounded up, NULL without a TTL); no row if absent
+//	CHECKSUM                        one row (crc64_xor, total_kvs, total_bytes BIGINT; the CRC is the uint64 bit pattern)
+//	SELECT 1, SELECT version()      one row (1 BIGINT) or (version() VARCHAR)
+//	EXPLAIN                         one row per line (plan VARCHAR)
+//	writes, LOCK, BEGIN, ...        no rows; RowsAffected = keys written, deleted or locked
+//	                                (-1 for DELETE RANGE and range deletes: unknown)
+//
 // A read without LIMIT is capped by [BindOptions].MaxScan (the DSN's maxScan) and fails
 // with kv.ErrScanLimitExceeded beyond it rather than truncating silently. ORDER BY
 // accepts k only. RETURNING is not supported (no statement returns rows after a write;
