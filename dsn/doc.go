@@ -29,7 +29,7 @@
 //	lockWaitTimeout  duration | nowait | forever                         (server default)
 //	isolation        snapshot | repeatableRead | readCommitted           (snapshot)
 //	apiVersion       v1 | v2; a keyspace requires v2                     (v1; v2 with a keyspace)
-//	keyspace         alias of the path                                   ("")
+//	keyspace         alias of the path (also keyspaceName, as client-go) ("")
 //	atomic           bool; raw-mode CAS                                  (false)
 //	timeout          duration; statement deadline when ctx has none      (0 = none)
 //	dialTimeout      duration                                            (5s)

@@ -39,6 +39,11 @@ func validDSNCases() []validDSNCase {
 			c.Keyspace = "ks"
 			c.APIVersion = APIV2
 		}, "tikv://pd:2379/ks"},
+		{"tikv://pd:2379?keyspaceName=ks", func(c *Config) {
+			c.PDAddrs = []string{"pd:2379"}
+			c.Keyspace = "ks"
+			c.APIVersion = APIV2
+		}, "tikv://pd:2379/ks"},
 		{"tikv://pd:2379/ks?keyspace=ks", func(c *Config) {
 			c.PDAddrs = []string{"pd:2379"}
 			c.Keyspace = "ks"

@@ -198,7 +198,7 @@ func (c *Config) setParam(name, value string, ex *explicit) error {
 		w, err := ParseLockWait(value)
 		c.LockWait = w
 		return err
-	case "keyspace":
+	case "keyspace", "keyspaceName":
 		if c.Keyspace != "" && c.Keyspace != value || !isKeyspaceName(value) {
 			return &Error{Param: name, Value: value, Reason: "want 1 to 64 characters of [A-Za-z0-9_-], equal to the path's keyspace if both are given"}
 		}
