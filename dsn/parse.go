@@ -161,7 +161,7 @@ func (c *Config) parseQuery(query string) error {
 		}
 		name, raw, ok := strings.Cut(part, "=")
 		if !ok {
-			return &Error{Param: "query", Value: name, Reason: "want param=value"}
+			return &Error{Param: "query", Reason: "a parameter without =; want param=value"}
 		}
 		if seen[name] {
 			return &Error{Param: name, Reason: "parameter given twice"}

@@ -263,3 +263,28 @@ func TestCheckNamedValue(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentBind binds and runs one parsed statement from several goroutines; run
+// with -race it checks that Bind and Exec never write to the shared Statement.
+func TestConcurrentBind(t *testing.T) {
+	st := mustParse(t, "SELECT k, v FROM kv WHERE k IN ('c', 'a', ?) ORDER BY k DESC")
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var err error
+			for i := 0; i < 200 && err == nil; i++ {
+				var p *Plan
+				p, err = st.Bind([]driver.NamedValue{{Ordinal: 1, Value: "b"}}, BindOptions{})
+				if err == nil && (len(p.Keys) != 3 || string(p.Keys[0]) != "c") {
+					err = errors.New("wrong plan")
+				}
+			}
+			done <- err
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
