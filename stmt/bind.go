@@ -158,42 +158,31 @@ func (b *binder) fail(e expr, want string, got any) *BindError {
 	return be
 }
 
-// bytesOf binds a key or value operand. null reports NULL (only when nullOK).
+// bytesOf binds a key or value operand. null reports NULL (nil, or a nil []byte or
+// kv.Key argument), which is accepted only when nullOK.
 func (b *binder) bytesOf(e expr, nullOK bool) (v []byte, null bool, err error) {
 	x := b.value(e)
 	switch t := x.(type) {
 	case []byte:
-		if t == nil && e.kind == exprParam {
-			break // a nil []byte argument is SQL NULL
+		if t != nil {
+			return t, false, nil
 		}
-		if t == nil {
-			t = []byte{}
-		}
-		return t, false, nil
+		x = nil
 	case kv.Key:
 		if t != nil {
 			return t, false, nil
 		}
+		x = nil
 	case string:
 		return []byte(t), false, nil
 	}
-	if x == nil || isNilBytes(x) {
-		if nullOK {
-			return nil, true, nil
-		}
-		return nil, false, b.fail(e, "[]byte or string (not NULL)", nil)
+	if x != nil {
+		return nil, false, b.fail(e, "[]byte or string", x)
 	}
-	return nil, false, b.fail(e, "[]byte or string", x)
-}
-
-func isNilBytes(x any) bool {
-	switch t := x.(type) {
-	case []byte:
-		return t == nil
-	case kv.Key:
-		return t == nil
+	if nullOK {
+		return nil, true, nil
 	}
-	return false
+	return nil, false, b.fail(e, "[]byte or string (not NULL)", nil)
 }
 
 func (b *binder) key(e expr) (kv.Key, error) {
