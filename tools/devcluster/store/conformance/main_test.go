@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+
+	"github.com/pingcap/log"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,19 @@ import (
 	"github.com/tikv/client-go/v2/rawkv"
 	"github.com/tikv/client-go/v2/txnkv"
 )
+
+// TestMain silences client-go's logging (it logs expected errors on close) so output stays
+// readable; CONFORMANCE_LOG=info restores it.
+func TestMain(m *testing.M) {
+	level := os.Getenv("CONFORMANCE_LOG")
+	if level == "" {
+		level = "fatal"
+	}
+	if lg, props, err := log.InitLogger(&log.Config{Level: level}); err == nil {
+		log.ReplaceGlobals(lg, props)
+	}
+	os.Exit(m.Run())
+}
 
 // pdAddrs returns the cluster's PD addresses or skips the test.
 func pdAddrs(t *testing.T) []string {
