@@ -2,8 +2,9 @@
 # Included from the root Makefile with `-include tools/devcluster/cluster.mk`;
 # also usable alone: make -f tools/devcluster/cluster.mk cluster
 #
-#   make cluster        build and start PD + stores in the background; writes
-#                       .cluster/pd-addrs (the TIKV_PD_ADDRS value)
+#   make cluster        build and start PD + stores + the newest-API PD shim in
+#                       the background; writes .cluster/pd-addrs (the
+#                       TIKV_PD_ADDRS value) and .cluster/pd-shim-addrs
 #   make integration    client-go conformance check + `go test -race` over the
 #                       main module with TIKV_PD_ADDRS exported
 #   make cluster-down   stop it (safe when nothing runs)
@@ -27,6 +28,7 @@ cluster-build:
 	cd $(DEVCLUSTER_DIR)/pd && $(DEVCLUSTER_GO) build -o $(DEVCLUSTER_BIN)/devcluster-pd .
 	cd $(DEVCLUSTER_DIR)/store && $(DEVCLUSTER_GO) build -ldflags='$(DEVCLUSTER_LDFLAGS)' -o $(DEVCLUSTER_BIN)/devcluster-store .
 	cd $(DEVCLUSTER_DIR)/store && $(DEVCLUSTER_GO) build -o $(DEVCLUSTER_BIN)/devcluster-workload ./workload
+	cd $(DEVCLUSTER_DIR)/pdshim && $(DEVCLUSTER_GO) build -o $(DEVCLUSTER_BIN)/devcluster-pdshim .
 
 cluster: cluster-build
 	$(DEVCLUSTER_DIR)/devcluster.sh start --state $(CLUSTER_STATE) --stores $(CLUSTER_STORES) $(CLUSTER_ARGS)
@@ -39,6 +41,11 @@ cluster-conformance:
 	@test -s $(CLUSTER_STATE)/pd-addrs || { echo "no cluster running: make cluster" >&2; exit 1; }
 	cd $(DEVCLUSTER_DIR)/store && TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-addrs) \
 		$(DEVCLUSTER_GO) test -count=1 -v ./rawkv ./conformance
+	cd $(DEVCLUSTER_DIR)/pdshim && TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-addrs) \
+		$(DEVCLUSTER_GO) test -count=1 -v .
+	@echo "conformance again, through the newest-API PD shim:"
+	cd $(DEVCLUSTER_DIR)/store && TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-shim-addrs) \
+		$(DEVCLUSTER_GO) test -count=1 ./conformance
 
 integration: cluster-conformance
 	TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-addrs) $(DEVCLUSTER_GO) test -race -count=1 ./...

@@ -3,7 +3,8 @@
 # (bin/devcluster-pd and bin/devcluster-store, built by `make cluster`).
 #
 #   devcluster.sh start [options]   start in the background, wait until ready,
-#                                   write <state>/pd-addrs, print the PD address
+#                                   write <state>/pd-addrs (PD) and <state>/pd-shim-addrs
+#                                   (the newest-API shim in front of PD), print the PD address
 #   devcluster.sh run   [options]   same, in the foreground; SIGINT/SIGTERM stop it
 #   devcluster.sh stop  [--state D] stop a background cluster (safe when none runs)
 #
@@ -41,7 +42,7 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 free_port_from() {
 	local p="$1"
-	while port_busy "$p" || port_busy "$((p + 10))"; do p=$((p + 1)); done
+	while port_busy "$p" || port_busy "$((p + 1))" || port_busy "$((p + 10))"; do p=$((p + 1)); done
 	echo "$p"
 }
 
@@ -67,9 +68,11 @@ stop_pid() {
 }
 
 stop_all() {
+	stop_pid "$state/shim.pid"
 	stop_pid "$state/store.pid"
 	stop_pid "$state/pd.pid"
-	rm -rf "$state/pd-data" "$state/pd-addrs" "$state/store-addrs" "$state/pd.ready" "$state/store.ready"
+	rm -rf "$state/pd-data" "$state/pd-addrs" "$state/store-addrs" "$state/pd.ready" "$state/store.ready" \
+		"$state/shim.ready" "$state/pd-shim-addrs"
 }
 
 # wait_file FILE PIDFILE WHAT: wait until FILE is non-empty while the process lives.
@@ -89,11 +92,11 @@ wait_file() {
 }
 
 start() {
-	for b in devcluster-pd devcluster-store; do
+	for b in devcluster-pd devcluster-store devcluster-pdshim; do
 		[ -x "$bin/$b" ] || { echo "devcluster: $bin/$b missing; run make cluster" >&2; exit 1; }
 	done
 	mkdir -p "$state"
-	if alive "$state/pd.pid" || alive "$state/store.pid"; then
+	if alive "$state/pd.pid" || alive "$state/store.pid" || alive "$state/shim.pid"; then
 		echo "devcluster: a cluster already runs (state $state); run cluster-down first" >&2
 		exit 1
 	fi
@@ -116,9 +119,14 @@ start() {
 	setsid "$bin/devcluster-store" "${args[@]}" >"$state/store.out" 2>&1 </dev/null &
 	echo $! >"$state/store.pid"
 	wait_file "$state/store.ready" "$state/store.pid" store || { stop_all; exit 1; }
+	setsid "$bin/devcluster-pdshim" -listen "127.0.0.1:$((pd_port + 1))" -pd "$pd_addr" \
+		-ready-file "$state/shim.ready" >"$state/shim.log" 2>&1 </dev/null &
+	echo $! >"$state/shim.pid"
+	wait_file "$state/shim.ready" "$state/shim.pid" shim || { stop_all; exit 1; }
+	cp "$state/shim.ready" "$state/pd-shim-addrs"
 	cp "$state/store.ready" "$state/store-addrs"
 	echo "$pd_addr" >"$state/pd-addrs"
-	echo "devcluster: PD $pd_addr, $stores store(s) ready in $((($(date +%s%N) - t0) / 1000000)) ms" >&2
+	echo "devcluster: PD $pd_addr (newest-API shim $(cat "$state/pd-shim-addrs")), $stores store(s) ready in $((($(date +%s%N) - t0) / 1000000)) ms" >&2
 	echo "TIKV_PD_ADDRS=$pd_addr"
 }
 
@@ -128,7 +136,7 @@ stop) stop_all ;;
 run)
 	start
 	trap 'stop_all; exit 0' INT TERM
-	while alive "$state/pd.pid" && alive "$state/store.pid"; do sleep 1; done
+	while alive "$state/pd.pid" && alive "$state/store.pid" && alive "$state/shim.pid"; do sleep 1; done
 	echo "devcluster: a process exited; stopping" >&2
 	stop_all
 	exit 1
