@@ -14,6 +14,9 @@ DEVCLUSTER_DIR   := tools/devcluster
 DEVCLUSTER_BIN   := $(CURDIR)/$(DEVCLUSTER_DIR)/bin
 CLUSTER_STATE    ?= $(CURDIR)/.cluster
 CLUSTER_STORES   ?= 3
+# API v2 keyspace created at start-up (empty = none); tests read it from
+# TIKV_KEYSPACE, which the integration target exports.
+CLUSTER_KEYSPACE ?= tikvsql
 CLUSTER_ARGS     ?=
 WORKLOAD_DURATION ?= 2m
 # TiDB v8.5.6 refuses to start under Go 1.26 (pkg/util/hack checks the Go
@@ -31,7 +34,8 @@ cluster-build:
 	cd $(DEVCLUSTER_DIR)/pdshim && $(DEVCLUSTER_GO) build -o $(DEVCLUSTER_BIN)/devcluster-pdshim .
 
 cluster: cluster-build
-	$(DEVCLUSTER_DIR)/devcluster.sh start --state $(CLUSTER_STATE) --stores $(CLUSTER_STORES) $(CLUSTER_ARGS)
+	$(DEVCLUSTER_DIR)/devcluster.sh start --state $(CLUSTER_STATE) --stores $(CLUSTER_STORES) \
+		$(if $(CLUSTER_KEYSPACE),--keyspace $(CLUSTER_KEYSPACE)) $(CLUSTER_ARGS)
 
 cluster-down:
 	$(DEVCLUSTER_DIR)/devcluster.sh stop --state $(CLUSTER_STATE)
@@ -40,15 +44,18 @@ cluster-down:
 cluster-conformance:
 	@test -s $(CLUSTER_STATE)/pd-addrs || { echo "no cluster running: make cluster" >&2; exit 1; }
 	cd $(DEVCLUSTER_DIR)/store && TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-addrs) \
+		TIKV_KEYSPACE=$$(cat $(CLUSTER_STATE)/keyspace 2>/dev/null) \
 		$(DEVCLUSTER_GO) test -count=1 -v ./rawkv ./conformance
 	cd $(DEVCLUSTER_DIR)/pdshim && TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-addrs) \
 		$(DEVCLUSTER_GO) test -count=1 -v .
 	@echo "conformance again, through the newest-API PD shim:"
 	cd $(DEVCLUSTER_DIR)/store && TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-shim-addrs) \
+		TIKV_KEYSPACE=$$(cat $(CLUSTER_STATE)/keyspace 2>/dev/null) \
 		$(DEVCLUSTER_GO) test -count=1 ./conformance
 
 integration: cluster-conformance
-	TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-addrs) $(DEVCLUSTER_GO) test -race -count=1 ./...
+	TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-addrs) TIKV_KEYSPACE=$$(cat $(CLUSTER_STATE)/keyspace 2>/dev/null) \
+		$(DEVCLUSTER_GO) test -race -count=1 ./...
 
 cluster-workload:
 	@test -s $(CLUSTER_STATE)/pd-addrs || { echo "no cluster running: make cluster" >&2; exit 1; }

@@ -11,7 +11,8 @@
 # Options: --state DIR (default .cluster), --stores N (3), --pd-port P (first free
 # from 23790), --store-port P (0 = free ports), --data-dir DIR (store engine on
 # disk; default in memory), --split-keys k1,k2 and --split-mode txn|raw,
-# --keyspace NAME (create an API v2 keyspace), --timeout SECONDS (60).
+# --keyspace NAME (create an API v2 keyspace, written to <state>/keyspace),
+# --timeout SECONDS (60).
 # Everything listens on 127.0.0.1 only. PD always starts from a fresh data
 # directory under the state directory.
 set -euo pipefail
@@ -72,7 +73,7 @@ stop_all() {
 	stop_pid "$state/store.pid"
 	stop_pid "$state/pd.pid"
 	rm -rf "$state/pd-data" "$state/pd-addrs" "$state/store-addrs" "$state/pd.ready" "$state/store.ready" \
-		"$state/shim.ready" "$state/pd-shim-addrs"
+		"$state/shim.ready" "$state/pd-shim-addrs" "$state/keyspace"
 }
 
 # wait_file FILE PIDFILE WHAT: wait until FILE is non-empty while the process lives.
@@ -92,6 +93,8 @@ wait_file() {
 }
 
 start() {
+	# Any failure after this point leaves nothing running behind.
+	trap 'stop_all' ERR
 	for b in devcluster-pd devcluster-store devcluster-pdshim; do
 		[ -x "$bin/$b" ] || { echo "devcluster: $bin/$b missing; run make cluster" >&2; exit 1; }
 	done
@@ -125,9 +128,11 @@ start() {
 	wait_file "$state/shim.ready" "$state/shim.pid" shim || { stop_all; exit 1; }
 	cp "$state/shim.ready" "$state/pd-shim-addrs"
 	cp "$state/store.ready" "$state/store-addrs"
+	if [ -n "$keyspace" ]; then echo "$keyspace" >"$state/keyspace"; else rm -f "$state/keyspace"; fi
 	echo "$pd_addr" >"$state/pd-addrs"
 	echo "devcluster: PD $pd_addr (newest-API shim $(cat "$state/pd-shim-addrs")), $stores store(s) ready in $((($(date +%s%N) - t0) / 1000000)) ms" >&2
 	echo "TIKV_PD_ADDRS=$pd_addr"
+	trap - ERR
 }
 
 case "$cmd" in

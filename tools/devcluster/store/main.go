@@ -126,6 +126,7 @@ func run(ctx context.Context, o options) error {
 		if err := createKeyspace(ctx, o.pdAddr, o.keyspace); err != nil {
 			return err
 		}
+		c.cl.reportAll() // lets PD hand out the keyspace's split operators now
 	}
 	addrs := strings.Join(c.addrs(), "\n") + "\n"
 	if o.readyFile != "" {

@@ -83,7 +83,8 @@ func startCluster(ctx context.Context, o options, splitKeys [][]byte) (p *proces
 	}
 	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if p.cl, err = bootstrapCluster(bctx, p.pdc, addrs, statusAddrs, splitKeys); err != nil {
+	dial := func() (uspd.Client, error) { return uspd.NewClient([]string{o.pdAddr}, "devcluster-store") }
+	if p.cl, err = bootstrapCluster(bctx, p.pdc, dial, addrs, statusAddrs, splitKeys); err != nil {
 		return p, err
 	}
 	if p.eng, err = openEngine(ctx, o.dataDir, p.pdc); err != nil {

@@ -86,7 +86,12 @@ func newRegion(meta *metapb.Region, leader uint64, latches *latchTable) *region 
 // cluster owns the regions and stores of the process and keeps PD informed.
 // Every store is a view (storeView) of this one cluster over one engine.
 type cluster struct {
-	pdc     uspd.Client
+	pdc uspd.Client
+	// streams holds one PD client per store: PD binds a region heartbeat
+	// stream to the store leading the regions reported on it and sends that
+	// store's operators there, so each store reports its own regions on
+	// its own stream, as every TiKV does.
+	streams map[uint64]uspd.Client
 	latches *latchTable
 
 	splitMu sync.Mutex // serialises splits (ID allocation happens outside mu)
@@ -117,7 +122,8 @@ func allocIDs(ctx context.Context, pdc uspd.Client, n int) ([]uint64, error) {
 // bootstraps the first region with a peer on every store (leader on the
 // first), splits it at splitKeys (region key space) and starts the
 // heartbeat loops. PD must not have been bootstrapped before.
-func bootstrapCluster(ctx context.Context, pdc uspd.Client, addrs []string, statusAddrs []string, splitKeys [][]byte) (*cluster, error) {
+func bootstrapCluster(ctx context.Context, pdc uspd.Client, dial func() (uspd.Client, error),
+	addrs []string, statusAddrs []string, splitKeys [][]byte) (c *cluster, err error) {
 	if ok, err := pdc.IsBootstrapped(ctx); err != nil {
 		return nil, err
 	} else if ok {
@@ -128,8 +134,9 @@ func bootstrapCluster(ctx context.Context, pdc uspd.Client, addrs []string, stat
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{
+	c = &cluster{
 		pdc:     pdc,
+		streams: map[uint64]uspd.Client{},
 		latches: newLatchTable(),
 		regions: make(map[uint64]*region),
 		ops:     make(chan *pdpb.RegionHeartbeatResponse, 256),
@@ -147,6 +154,23 @@ func bootstrapCluster(ctx context.Context, pdc uspd.Client, addrs []string, stat
 		Id:          regionID,
 		RegionEpoch: &metapb.RegionEpoch{ConfVer: 1, Version: 1},
 		Peers:       []*metapb.Peer{{Id: ids[n+1], StoreId: c.stores[0].Id}},
+	}
+	defer func() {
+		if err != nil {
+			c.closeStreams()
+		}
+	}()
+	for i, st := range c.stores {
+		if i == 0 {
+			c.streams[st.Id] = pdc
+			continue
+		}
+		if c.streams[st.Id], err = dial(); err != nil {
+			return nil, fmt.Errorf("PD client for store %d: %w", st.Id, err)
+		}
+	}
+	for _, cl := range c.streams {
+		cl.SetRegionHeartbeatResponseHandler(c.onHeartbeatResponse)
 	}
 	if _, err := pdc.Bootstrap(ctx, c.stores[0], first); err != nil {
 		return nil, fmt.Errorf("bootstrap PD: %w", err)
@@ -168,7 +192,6 @@ func bootstrapCluster(ctx context.Context, pdc uspd.Client, addrs []string, stat
 		}
 	}
 	c.heartbeatStores(ctx)
-	pdc.SetRegionHeartbeatResponseHandler(c.onHeartbeatResponse)
 	c.wg.Add(2)
 	go c.heartbeatLoop()
 	go c.operatorLoop()
@@ -189,7 +212,7 @@ func (c *cluster) publish(rs ...*region) {
 
 // report sends one region heartbeat for r.
 func (c *cluster) report(r *region) {
-	c.pdc.ReportRegion(&pdpb.RegionHeartbeatRequest{
+	c.streams[r.leader].ReportRegion(&pdpb.RegionHeartbeatRequest{
 		Region:          r.meta,
 		Leader:          r.leaderPeer(),
 		ApproximateSize: uint64(max(r.diff, 0)>>20) + 1,
@@ -323,12 +346,12 @@ func (c *cluster) execute(resp *pdpb.RegionHeartbeatResponse) {
 	}
 }
 
-// heartbeatLoop keeps stores and regions alive in PD.
+// heartbeatLoop keeps stores and regions alive in PD every 5 s.
 func (c *cluster) heartbeatLoop() {
 	defer c.wg.Done()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
-	for n := 1; ; n++ {
+	for {
 		select {
 		case <-c.closeCh:
 			return
@@ -337,17 +360,21 @@ func (c *cluster) heartbeatLoop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c.heartbeatStores(ctx)
 		cancel()
-		if n%6 == 0 {
-			c.mu.RLock()
-			all := make([]*region, 0, len(c.regions))
-			for _, r := range c.regions {
-				all = append(all, r)
-			}
-			c.mu.RUnlock()
-			for _, r := range all {
-				c.report(r)
-			}
-		}
+		c.reportAll()
+	}
+}
+
+// reportAll sends a heartbeat for every region; PD answers pending
+// operators (e.g. the splits of a new keyspace) on region heartbeats.
+func (c *cluster) reportAll() {
+	c.mu.RLock()
+	all := make([]*region, 0, len(c.regions))
+	for _, r := range c.regions {
+		all = append(all, r)
+	}
+	c.mu.RUnlock()
+	for _, r := range all {
+		c.report(r)
 	}
 }
 
@@ -370,9 +397,20 @@ func (c *cluster) heartbeatStores(ctx context.Context) {
 
 // Close stops the heartbeat and operator loops and waits for them.
 func (c *cluster) Close() {
-	c.pdc.SetRegionHeartbeatResponseHandler(nil)
 	close(c.closeCh)
 	c.wg.Wait()
+	c.closeStreams()
+}
+
+// closeStreams closes the per-store PD clients except the shared one, which
+// belongs to the process.
+func (c *cluster) closeStreams() {
+	for _, cl := range c.streams {
+		cl.SetRegionHeartbeatResponseHandler(nil)
+		if cl != c.pdc {
+			cl.Close()
+		}
+	}
 }
 
 // overlapping returns the current metadata of r and of the regions that were
