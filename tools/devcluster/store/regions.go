@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
@@ -215,7 +216,7 @@ func (c *cluster) report(r *region) {
 	c.streams[r.leader].ReportRegion(&pdpb.RegionHeartbeatRequest{
 		Region:          r.meta,
 		Leader:          r.leaderPeer(),
-		ApproximateSize: uint64(max(r.diff, 0)>>20) + 1,
+		ApproximateSize: uint64(max(atomic.LoadInt64(&r.diff), 0)>>20) + 1,
 		Term:            1,
 	})
 }
