@@ -73,6 +73,7 @@ func TestPDClientCompatibility(t *testing.T) {
 	if err != nil || byID.Meta.Id != r.Meta.Id {
 		t.Fatalf("by id: %+v %v", byID, err)
 	}
+	//lint:ignore SA1019 the in-process PD serves the older API as well, so it is tested
 	if rs, err := cli.ScanRegions(ctx, nil, nil, 10); err != nil || len(rs) != 2 {
 		t.Fatalf("scan regions: %d %v", len(rs), err)
 	}
@@ -133,6 +134,7 @@ func TestPDGCStates(t *testing.T) {
 	if res, err := ctl.AdvanceTxnSafePoint(ctx, 200); err != nil || res.NewTxnSafePoint != 200 {
 		t.Fatalf("%+v %v", res, err)
 	}
+	//lint:ignore SA1019 the in-process PD serves the older API as well, so it is tested
 	if sp, err := cli.UpdateServiceGCSafePoint(ctx, "svc", 60, 300); err != nil || sp != 300 {
 		t.Fatalf("service safe point %d %v", sp, err)
 	}

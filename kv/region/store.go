@@ -274,11 +274,10 @@ func (c *storeCache) probe(ctx context.Context, p Prober, addr string, timeout t
 // slow. The client score rises by 10 for each slow request and falls by 1 for each fast
 // one; TiKV's score decays by 20 points a minute since it was reported.
 type slowScore struct {
-	mu         sync.Mutex
-	client     int
-	tikv       int
-	tikvAt     time.Time
-	latencyCap time.Duration
+	mu     sync.Mutex
+	client int
+	tikv   int
+	tikvAt time.Time
 }
 
 const (

@@ -39,13 +39,12 @@ type fakeTiKV struct {
 
 	release chan struct{} // closed to release blocked requests
 
-	mu         sync.Mutex
-	order      []string            // RawGet keys in arrival order
-	keyStream  map[string]int64    // RawGet key -> stream number
-	forwarded  []string            // tikv-forwarded-host values seen
-	authority  []string            // :authority values seen on streams
-	clientCert [][]byte            // raw leaf certificates of TLS clients
-	blocked    map[string]struct{} // keys waiting for release
+	mu        sync.Mutex
+	order     []string            // RawGet keys in arrival order
+	keyStream map[string]int64    // RawGet key -> stream number
+	forwarded []string            // tikv-forwarded-host values seen
+	authority []string            // :authority values seen on streams
+	blocked   map[string]struct{} // keys waiting for release
 }
 
 func startFake(t testing.TB, tlsCfg *tls.Config) *fakeTiKV {
