@@ -9,7 +9,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
 export GONOSUMDB ?= github.com/pingcap,github.com/tikv
 
-.PHONY: all test lint vet staticcheck check-deps cover fuzz bench ci tidy-check
+.PHONY: all test lint vet staticcheck check-deps cover fuzz bench ci tidy-check integration-ci
 
 all: test
 
@@ -51,8 +51,13 @@ tidy-check:
 	cp /tmp/tikvsql-go.mod.bak go.mod; cp /tmp/tikvsql-go.sum.bak go.sum; \
 	[ $$ok = 1 ] || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
-## ci: what .ci/run checks on every submission.
-ci: lint check-deps tidy-check test cover
+## ci: what .ci/run checks on every submission, ending with the local-cluster suite.
+ci: lint check-deps tidy-check test cover integration-ci
+
+## integration-ci: start the local cluster, run the integration suite, always stop it.
+integration-ci:
+	$(MAKE) cluster
+	$(MAKE) integration; status=$$?; $(MAKE) cluster-down; exit $$status
 
 # The local PD + TiKV-compatible cluster (make cluster / cluster-down / integration) lives in
 # its own module; its targets join `ci` when present.
