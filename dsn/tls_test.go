@@ -1,20 +1,14 @@
 package dsn
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"github.com/tikvsql/tikvsql/internal/testcert"
+
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func testTLSConfig() *tls.Config {
@@ -109,34 +103,10 @@ func TestResolveBuilt(t *testing.T) {
 	}
 }
 
-// writeTestCerts writes a self-signed certificate (used as CA and client cert) and its key.
+// writeTestCerts writes a CA, a client certificate it issued and the certificate's key.
 func writeTestCerts(t *testing.T, dir string) (ca, cert, key string) {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert = filepath.Join(dir, "cert.pem")
-	key = filepath.Join(dir, "key.pem")
-	write := func(p, typ string, b []byte) {
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(cert, "CERTIFICATE", der)
-	write(key, "EC PRIVATE KEY", keyDER)
-	return cert, cert, key
+	authority := testcert.NewCA(t, "test-ca")
+	f := testcert.Write(t, dir, authority, authority.Issue(t, "test"))
+	return f.CA, f.Cert, f.Key
 }

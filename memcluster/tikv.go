@@ -1,6 +1,8 @@
 package memcluster
 
 import (
+	"github.com/tikvsql/tikvsql/internal/backoff"
+
 	"context"
 	"reflect"
 	"time"
@@ -50,7 +52,7 @@ func serve[Req withContext, Resp any](t *tikvServer, ctx context.Context, method
 	var zero Resp
 	f := t.cluster().hooks.fault(ctx, &Request{StoreID: t.store.id, Method: method, Context: req.GetContext(), Body: req})
 	if f != nil {
-		if err := sleep(ctx, f.Delay); err != nil {
+		if err := (backoff.SystemClock{}).Sleep(ctx, f.Delay); err != nil {
 			return zero, err
 		}
 		if f.Err != nil {
