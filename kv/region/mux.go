@@ -64,3 +64,10 @@ func (m *Mux) CloseAddr(addr string) {
 		m.CloseFunc(addr)
 	}
 }
+
+// Len reports how many request types have a registered call.
+func (m *Mux) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.calls)
+}

@@ -1,0 +1,3 @@
+package cluster
+
+//go:generate sh -c "awk -f gen_mux.awk ../rpc/methods_gen.go > mux_gen.go && gofmt -w mux_gen.go"
