@@ -1,0 +1,372 @@
+package txn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvsql/tikvsql/internal/backoff"
+	"github.com/tikvsql/tikvsql/kv"
+	"github.com/tikvsql/tikvsql/kv/region"
+)
+
+// txnStatus is what CheckTxnStatus (or the secondary-lock check) says about a
+// transaction.
+type txnStatus struct {
+	ttl      uint64 // non-zero while the transaction may still commit
+	commitTS uint64 // non-zero when committed
+	action   kvrpcpb.Action
+	primary  *kvrpcpb.LockInfo // the primary lock of a live async-commit transaction
+	mismatch bool              // the lock's primary is not locked as a primary (stale pessimistic lock)
+}
+
+func (s txnStatus) committed() bool { return s.ttl == 0 && s.commitTS > 0 }
+
+// decided reports whether the transaction is committed or rolled back for good.
+func (s txnStatus) decided() bool { return s.ttl == 0 && !s.mismatch }
+
+// cacheable: only final statuses are kept (a pessimistic lock found missing may still be
+// retried by its owner, so LockNotExistDoNothing is not final).
+func (s txnStatus) cacheable() bool {
+	if s.committed() {
+		return true
+	}
+	if !s.decided() {
+		return false
+	}
+	switch s.action {
+	case kvrpcpb.Action_NoAction, kvrpcpb.Action_LockNotExistRollback, kvrpcpb.Action_TTLExpireRollback:
+		return true
+	}
+	return false
+}
+
+// resolveResult is what resolving a set of locks tells the caller.
+type resolveResult struct {
+	// msBeforeExpired is how long the caller should wait before retrying, 0 when every
+	// lock was resolved or may be ignored.
+	msBeforeExpired int64
+	// ignore lists transactions whose locks a read at the caller's ts may skip (rolled
+	// back, pushed, or committed after it): Context.ResolvedLocks.
+	ignore []uint64
+	// access lists transactions committed at or before the caller's ts whose locked
+	// values a read may use: Context.CommittedLocks.
+	access []uint64
+}
+
+// resolver resolves locks of other transactions (TXN-15, TXN-16). Safe for concurrent
+// use; its only state is a bounded cache of decided statuses.
+type resolver struct {
+	c     *Client
+	mu    sync.Mutex
+	cache map[uint64]txnStatus
+	order []uint64 // FIFO of cached start ts
+	next  int
+}
+
+func newResolver(c *Client) *resolver {
+	return &resolver{c: c, cache: make(map[uint64]txnStatus), order: make([]uint64, 0, c.cfg.StatusCacheSize)}
+}
+
+func (r *resolver) cached(startTS uint64) (txnStatus, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.cache[startTS]
+	return s, ok
+}
+
+func (r *resolver) remember(startTS uint64, s txnStatus) {
+	if !s.cacheable() {
+		return
+	}
+	s.primary = nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.cache[startTS]; ok {
+		return
+	}
+	if len(r.order) < cap(r.order) {
+		r.order = append(r.order, startTS)
+	} else {
+		delete(r.cache, r.order[r.next])
+		r.order[r.next] = startTS
+		r.next = (r.next + 1) % len(r.order)
+	}
+	r.cache[startTS] = s
+}
+
+// resolve resolves locks met by a request of a transaction (or snapshot) at callerTS.
+// forRead means the caller only reads at callerTS: live transactions are pushed past it
+// and their locks ignored rather than waited for. Writers pass callerTS 0.
+func (r *resolver) resolve(ctx context.Context, bo *backoff.Backoffer, callerTS uint64, locks []kv.Lock,
+	forRead bool) (resolveResult, error) {
+	var res resolveResult
+	cleaned := make(map[region.VerID]bool)
+	for _, l := range locks {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		st, err := r.statusFromLock(ctx, bo, l, callerTS, false)
+		if err != nil {
+			return res, err
+		}
+		if !st.decided() && st.primary != nil && st.primary.GetUseAsyncCommit() {
+			if r.c.cl.PD().UntilExpired(l.StartTS, st.ttl) > 0 {
+				res.wait(r.c.cl.PD().UntilExpired(l.StartTS, st.ttl))
+				continue
+			}
+			if st, err = r.resolveAsyncCommit(ctx, bo, l, st); err != nil {
+				return res, err
+			}
+			res.note(st, l.StartTS, callerTS)
+			continue
+		}
+		if !st.decided() && !st.mismatch {
+			if forRead && st.action == kvrpcpb.Action_MinCommitTSPushed {
+				res.ignore = append(res.ignore, l.StartTS)
+				continue
+			}
+			res.wait(r.c.cl.PD().UntilExpired(l.StartTS, st.ttl))
+			continue
+		}
+		if err := r.resolveDecided(ctx, bo, l, st, cleaned); err != nil {
+			return res, err
+		}
+		res.note(st, l.StartTS, callerTS)
+	}
+	return res, nil
+}
+
+func (res *resolveResult) wait(ms int64) {
+	ms = max(ms, 1)
+	if res.msBeforeExpired == 0 || ms < res.msBeforeExpired {
+		res.msBeforeExpired = ms
+	}
+}
+
+// note records a decided transaction for the read path.
+func (res *resolveResult) note(st txnStatus, startTS, callerTS uint64) {
+	if st.committed() && st.commitTS <= callerTS {
+		res.access = append(res.access, startTS)
+	} else {
+		res.ignore = append(res.ignore, startTS)
+	}
+}
+
+// statusFromLock asks the lock's primary about the transaction, handling TxnNotFound:
+// while the lock's own TTL runs the prewrite of the primary may still be on its way, so
+// the resolver backs off; after it, the primary is rolled back if it does not exist.
+func (r *resolver) statusFromLock(ctx context.Context, bo *backoff.Backoffer, l kv.Lock, callerTS uint64,
+	forceSync bool) (txnStatus, error) {
+	if st, ok := r.cached(l.StartTS); ok {
+		return st, nil
+	}
+	currentTS := r.c.cl.PD().LowResolutionTimestamp()
+	if l.TTL == 0 {
+		currentTS = kv.MaxTS // TiKV: resolve unconditionally
+	}
+	rollbackIfNotExist := false
+	for {
+		st, err := r.checkTxnStatus(ctx, bo, l, callerTS, currentTS, rollbackIfNotExist, forceSync)
+		if err == nil {
+			r.remember(l.StartTS, st)
+			return st, nil
+		}
+		var nf *txnNotFoundError
+		if !errors.As(err, &nf) {
+			return txnStatus{}, err
+		}
+		if l.Type == kv.LockPessimistic {
+			// The pessimistic lock's owner is alive until its TTL says otherwise.
+			return txnStatus{ttl: max(l.TTL, 1)}, nil
+		}
+		if r.c.cl.PD().UntilExpired(l.StartTS, l.TTL) <= 0 {
+			rollbackIfNotExist = true
+			continue
+		}
+		if err := bo.Backoff(ctx, backoff.TxnNotFound, err); err != nil {
+			return txnStatus{}, err
+		}
+	}
+}
+
+// checkTxnStatus sends one CheckTxnStatus to the lock's primary.
+func (r *resolver) checkTxnStatus(ctx context.Context, bo *backoff.Backoffer, l kv.Lock, callerTS, currentTS uint64,
+	rollbackIfNotExist, forceSync bool) (txnStatus, error) {
+	c := r.c
+	req := &kvrpcpb.CheckTxnStatusRequest{
+		Context:                  &kvrpcpb.Context{},
+		PrimaryKey:               c.cl.Codec().EncodeKey(l.Primary),
+		LockTs:                   l.StartTS,
+		CallerStartTs:            callerTS,
+		CurrentTs:                currentTS,
+		RollbackIfNotExist:       rollbackIfNotExist,
+		ForceSyncCommit:          forceSync,
+		ResolvingPessimisticLock: l.Type == kv.LockPessimistic,
+		VerifyIsPrimary:          true,
+	}
+	resp, err := sendKey[*kvrpcpb.CheckTxnStatusRequest, *kvrpcpb.CheckTxnStatusResponse](ctx, c, bo, l.Primary, req, nil)
+	if err != nil {
+		return txnStatus{}, fmt.Errorf("txn: check status of %d: %w", l.StartTS, err)
+	}
+	if ke := resp.GetError(); ke != nil {
+		err := c.keyError(ke)
+		if errors.As(err, &primaryMismatchError{}) {
+			return txnStatus{mismatch: true}, nil
+		}
+		return txnStatus{}, err
+	}
+	return txnStatus{ttl: resp.GetLockTtl(), commitTS: resp.GetCommitVersion(), action: resp.GetAction(),
+		primary: resp.GetLockInfo()}, nil
+}
+
+// resolveDecided cleans the lock l of a decided transaction: a pessimistic lock (or a
+// stale one whose primary mismatched) is rolled back with PessimisticRollback, a lock of
+// a small transaction by key (resolve-lock-lite, skipping the primary that
+// CheckTxnStatus already settled), anything else by a region-wide ResolveLock, sent once
+// per region.
+func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l kv.Lock, st txnStatus,
+	cleaned map[region.VerID]bool) error {
+	c := r.c
+	enc := c.cl.Codec().EncodeKey(l.Key)
+	if l.Type == kv.LockPessimistic || st.mismatch {
+		if l.Type != kv.LockPessimistic {
+			return nil // a mismatch on a non-pessimistic lock: its owner is resolving it
+		}
+		fu := l.ForUpdateTS
+		if fu == 0 {
+			fu = kv.MaxTS
+		}
+		req := &kvrpcpb.PessimisticRollbackRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS,
+			ForUpdateTs: fu, Keys: [][]byte{enc}}
+		resp, err := sendKey[*kvrpcpb.PessimisticRollbackRequest, *kvrpcpb.PessimisticRollbackResponse](ctx, c, bo, l.Key, req, nil)
+		if err != nil {
+			return fmt.Errorf("txn: pessimistic rollback: %w", err)
+		}
+		if errs := resp.GetErrors(); len(errs) > 0 {
+			return c.keyError(errs[0])
+		}
+		return nil
+	}
+	if l.TxnSize < c.cfg.ResolveLockLiteThreshold {
+		if bytes.Equal(l.Key, l.Primary) {
+			return nil
+		}
+		req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS,
+			CommitVersion: st.commitTS, Keys: [][]byte{enc}}
+		resp, err := sendKey[*kvrpcpb.ResolveLockRequest, *kvrpcpb.ResolveLockResponse](ctx, c, bo, l.Key, req, nil)
+		if err != nil {
+			return fmt.Errorf("txn: resolve lock: %w", err)
+		}
+		if ke := resp.GetError(); ke != nil {
+			return c.keyError(ke)
+		}
+		return nil
+	}
+	loc, err := c.cl.Cache().Locate(ctx, l.Key)
+	if err != nil {
+		return err
+	}
+	if cleaned[loc.Region] {
+		return nil
+	}
+	req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS, CommitVersion: st.commitTS}
+	resp, loc, err := sendLoc[*kvrpcpb.ResolveLockRequest, *kvrpcpb.ResolveLockResponse](ctx, c, bo, l.Key, loc, req, nil)
+	if err != nil {
+		return fmt.Errorf("txn: resolve region lock: %w", err)
+	}
+	if ke := resp.GetError(); ke != nil {
+		return c.keyError(ke)
+	}
+	cleaned[loc.Region] = true
+	return nil
+}
+
+// resolveAsyncCommit decides an async-commit transaction whose primary lock expired:
+// CheckSecondaryLocks over every key (TiKV rolls back, with protection, any key whose
+// lock is missing), then commit at the largest min commit ts if every key is locked, or
+// roll back. A secondary prewritten without async commit sends the resolver back to the
+// ordinary path with force_sync_commit. Every key is then resolved.
+func (r *resolver) resolveAsyncCommit(ctx context.Context, bo *backoff.Backoffer, l kv.Lock, st txnStatus) (txnStatus, error) {
+	c := r.c
+	pl := c.lockFromInfo(st.primary)
+	keys := [][]byte{pl.Key}
+	for _, s := range pl.Secondaries {
+		keys = append(keys, s)
+	}
+	var mu sync.Mutex
+	commitTS, minCommit := uint64(0), pl.MinCommitTS
+	missing, fallback := false, false
+	err := region.RunBatches(ctx, c.cl.Sender(), keys, func(k []byte) []byte { return k }, nil, c.cfg.CommitConcurrency,
+		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[[]byte]) error {
+			req := &kvrpcpb.CheckSecondaryLocksRequest{Context: &kvrpcpb.Context{}, Keys: c.encodeKeys(b.Items),
+				StartVersion: l.StartTS}
+			resp, err := region.SendToRegion[*kvrpcpb.CheckSecondaryLocksRequest, *kvrpcpb.CheckSecondaryLocksResponse](ctx,
+				c.cl.Sender(), bo, b.Location, req, nil)
+			if err != nil {
+				return err
+			}
+			if ke := resp.GetError(); ke != nil {
+				return c.keyError(ke)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if resp.GetCommitTs() > 0 {
+				commitTS = resp.GetCommitTs()
+			}
+			if len(resp.GetLocks()) < len(b.Items) {
+				missing = true
+			}
+			for _, li := range resp.GetLocks() {
+				if !li.GetUseAsyncCommit() {
+					fallback = true
+				}
+				minCommit = max(minCommit, li.GetMinCommitTs())
+			}
+			return nil
+		})
+	if err != nil {
+		return txnStatus{}, fmt.Errorf("txn: check secondary locks of %d: %w", l.StartTS, err)
+	}
+	var final txnStatus
+	switch {
+	case commitTS > 0:
+		final = txnStatus{commitTS: commitTS}
+	case missing:
+		final = txnStatus{action: kvrpcpb.Action_NoAction}
+	case fallback:
+		s, err := r.statusFromLock(ctx, bo, kv.Lock{Key: l.Key, Primary: pl.Key, StartTS: l.StartTS, TTL: l.TTL}, 0, true)
+		if err != nil {
+			return txnStatus{}, err
+		}
+		if !s.decided() {
+			return s, nil
+		}
+		final = s
+	default:
+		final = txnStatus{commitTS: minCommit}
+	}
+	err = region.RunBatches(ctx, c.cl.Sender(), keys, func(k []byte) []byte { return k }, nil, c.cfg.CommitConcurrency,
+		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[[]byte]) error {
+			req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS,
+				CommitVersion: final.commitTS, Keys: c.encodeKeys(b.Items)}
+			resp, err := region.SendToRegion[*kvrpcpb.ResolveLockRequest, *kvrpcpb.ResolveLockResponse](ctx,
+				c.cl.Sender(), bo, b.Location, req, nil)
+			if err != nil {
+				return err
+			}
+			if ke := resp.GetError(); ke != nil {
+				return c.keyError(ke)
+			}
+			return nil
+		})
+	if err != nil {
+		return txnStatus{}, fmt.Errorf("txn: resolve async-commit locks of %d: %w", l.StartTS, err)
+	}
+	r.remember(l.StartTS, final)
+	return final, nil
+}
