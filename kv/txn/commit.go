@@ -188,6 +188,11 @@ func (cm *committer) commitPrimary(ctx context.Context) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return cm.commitPrimaryAt(ctx, ts)
+}
+
+// commitPrimaryAt is commitPrimary with the first commit ts chosen.
+func (cm *committer) commitPrimaryAt(ctx context.Context, ts uint64) ([][]byte, error) {
 	cm.commitTS = ts
 	bo := cm.c.newBackoffer(backoff.Weighted(backoff.BudgetCommitPrimary))
 	route := cm.route(backoff.Weighted(backoff.BudgetCommitPrimary))

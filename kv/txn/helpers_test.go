@@ -107,3 +107,5 @@ func get(t testing.TB, c *Client, key string) string {
 	}
 	return string(v)
 }
+
+func memclusterOpts() memcluster.Options { return memcluster.Options{Stores: 3} }

@@ -278,8 +278,8 @@ func (tx *Txn) BatchGet(ctx context.Context, keys [][]byte) (map[string][]byte, 
 }
 
 // Iter iterates over [start, end) as this transaction sees it: buffered writes merged
-// over the snapshot, in either direction; buffered deletions hide keys. The iterator
-// sees writes made after its creation for keys it has not passed yet.
+// over the snapshot, in either direction; buffered deletions hide keys. Writes made
+// while the iterator is open may or may not be seen by it.
 func (tx *Txn) Iter(ctx context.Context, start, end []byte, opts ...IterOption) *Iterator {
 	o := tx.snap.iterOptions(opts)
 	if len(end) > 0 && bytes.Compare(start, end) > 0 {
