@@ -176,10 +176,13 @@ func (sc *scanner) fetch(ctx context.Context) error {
 	}
 }
 
-// decode turns response pairs into user pairs; a pair that reports a lock is read again
-// through Get, which resolves it.
+// decode turns response pairs into user pairs. Locks reported for single pairs are
+// resolved together (so a region-wide resolve is sent once per region), then those
+// keys are read again through get.
 func (sc *scanner) decode(ctx context.Context, in []*kvrpcpb.KvPair) ([]kv.KeyValue, error) {
 	out := make([]kv.KeyValue, 0, len(in))
+	var locks []kv.Lock
+	var locked []int // indexes in out of pairs to read again
 	for _, p := range in {
 		key := sc.s.c.decodeKey(p.GetKey())
 		if ke := p.GetError(); ke != nil {
@@ -191,21 +194,10 @@ func (sc *scanner) decode(ctx context.Context, in []*kvrpcpb.KvPair) ([]kv.KeyVa
 			if len(key) == 0 {
 				key = le.lock.Key
 			}
+			locks = append(locks, le.lock)
+			locked = append(locked, len(out))
 			sc.lastKey = key
-			if err := sc.s.onLocks(ctx, sc.bo, []kv.Lock{le.lock}); err != nil {
-				return nil, err
-			}
-			v, err := sc.s.get(ctx, sc.bo, key)
-			if err != nil {
-				return nil, err
-			}
-			if v == nil {
-				continue
-			}
-			if sc.o.keyOnly {
-				v = nil
-			}
-			out = append(out, kv.KeyValue{Key: key, Value: v})
+			out = append(out, kv.KeyValue{Key: key})
 			continue
 		}
 		sc.lastKey = key
@@ -217,7 +209,31 @@ func (sc *scanner) decode(ctx context.Context, in []*kvrpcpb.KvPair) ([]kv.KeyVa
 		}
 		out = append(out, kv.KeyValue{Key: key, Value: v})
 	}
-	return out, nil
+	if len(locks) == 0 {
+		return out, nil
+	}
+	if err := sc.s.onLocks(ctx, sc.bo, locks); err != nil {
+		return nil, err
+	}
+	absent := make(map[int]bool)
+	for _, i := range locked {
+		v, err := sc.s.get(ctx, sc.bo, out[i].Key)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			absent[i] = true
+		} else if !sc.o.keyOnly {
+			out[i].Value = v
+		}
+	}
+	kept := out[:0]
+	for i, p := range out {
+		if !absent[i] {
+			kept = append(kept, p)
+		}
+	}
+	return kept, nil
 }
 
 // advance moves the scan bounds past the batch just read.
