@@ -491,9 +491,9 @@ func resolvePessimisticLockBody(t *testing.T, tg testcluster.Target) {
 		start := ts(t, c)
 		cd := c.Cluster().Codec()
 		req := &kvrpcpb.PessimisticLockRequest{Context: &kvrpcpb.Context{},
-			Mutations:    []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_PessimisticLock, Key: cd.EncodeKey([]byte(p + "k"))}},
-			PrimaryLock:  cd.EncodeKey([]byte(p + "k")), StartVersion: start, ForUpdateTs: start, LockTtl: 1,
-			IsFirstLock:  true, WaitTimeout: -1}
+			Mutations:   []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_PessimisticLock, Key: cd.EncodeKey([]byte(p + "k"))}},
+			PrimaryLock: cd.EncodeKey([]byte(p + "k")), StartVersion: start, ForUpdateTs: start, LockTtl: 1,
+			IsFirstLock: true, WaitTimeout: -1}
 		resp, err := region.Send[*kvrpcpb.PessimisticLockRequest, *kvrpcpb.PessimisticLockResponse](ctx, c.Cluster().Sender(), []byte(p+"k"), req, nil)
 		if err != nil || len(resp.GetErrors()) > 0 {
 			t.Fatalf("pessimistic lock: %v %v", err, resp.GetErrors())
