@@ -29,6 +29,7 @@ type committer struct {
 	commitTS uint64
 	ttl      uint64
 	prewrote atomic.Bool
+	p        commitProto // async commit, 1PC, pessimistic prewrite (asynccommit.go)
 
 	hbMu   sync.Mutex
 	hbStop context.CancelFunc
@@ -62,13 +63,25 @@ func (cm *committer) execute(ctx context.Context) error {
 		base = cm.tx.opts.lockTTL
 	}
 	cm.ttl = lockTTL(base, cm.c.cfg.MaxLockTTL, cm.size, time.Since(cm.tx.begun))
+	cm.choosePrimary()
+	if err := cm.checkAssertionsByLocks(); err != nil {
+		return err
+	}
+	if err := cm.chooseProtocol(ctx); err != nil {
+		return err
+	}
 	defer cm.stopHeartbeat()
-	if err := cm.prewrite(ctx); err != nil {
-		cm.cleanup(ctx)
+	if err := cm.prewriteAll(ctx); err != nil {
+		if !kv.IsUndetermined(err) { // async commit / 1PC: TiKV may have committed (TXN-34)
+			cm.cleanup(ctx)
+		}
 		return err
 	}
 	if !cm.hasLocks {
 		return nil // only existence checks: nothing to commit
+	}
+	if cm.finishEarly() {
+		return nil
 	}
 	committed, err := cm.commitPrimary(ctx)
 	if err != nil {
@@ -118,13 +131,15 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 		req := &kvrpcpb.PrewriteRequest{Context: requestContext(&cm.tx.opts), Mutations: pbm,
 			PrimaryLock: cd.EncodeKey(cm.primary), StartVersion: cm.startTS, LockTtl: cm.ttl, TxnSize: txnSize,
 			MinCommitTs: cm.startTS + 1}
+		cm.decorate(req, batch, hasPrimary)
 		cm.prewrote.Store(true)
 		resp, err := region.SendToRegion[*kvrpcpb.PrewriteRequest, *kvrpcpb.PrewriteResponse](ctx, cm.c.cl.Sender(), bo,
-			loc, req, cm.route(0))
+			loc, req, cm.prewriteRoute())
 		if err != nil {
 			return err
 		}
 		if len(resp.GetErrors()) == 0 {
+			cm.notePrewrite(resp)
 			if hasPrimary && cm.size > cm.c.cfg.HeartbeatSize {
 				cm.startHeartbeat(ctx)
 			}

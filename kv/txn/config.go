@@ -96,6 +96,9 @@ type Config struct {
 	// CleanupTimeout bounds the rollback of a failed commit once the caller's ctx ended
 	// (DefaultCleanupTimeout).
 	CleanupTimeout time.Duration
+
+	// Commit protocols, pessimistic locking and assertions (issue #8): see protocol.go.
+	ProtocolConfig
 }
 
 func (cfg *Config) setDefaults() {
@@ -113,6 +116,7 @@ func (cfg *Config) setDefaults() {
 	setDur(&cfg.HeartbeatInterval, DefaultHeartbeatInterval)
 	setDur(&cfg.MaxTxnTTL, DefaultMaxTxnTTL)
 	setDur(&cfg.CleanupTimeout, DefaultCleanupTimeout)
+	cfg.ProtocolConfig.setDefaults()
 	if cfg.ResolveLockLiteThreshold == 0 {
 		cfg.ResolveLockLiteThreshold = DefaultResolveLockLiteThreshold
 	}
@@ -160,6 +164,7 @@ type txnOptions struct {
 	lockTTL       time.Duration
 	replicaRead   region.ReplicaRead
 	notFillCache  bool
+	proto         protoOptions // issue #8 options, see protocol.go
 }
 
 // TxnOption configures a transaction (Begin, Transact).
