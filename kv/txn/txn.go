@@ -44,7 +44,7 @@ func newTxn(ctx context.Context, c *Client, ts uint64, o txnOptions) *Txn {
 	t := &Txn{c: c, snap: newSnapshot(c, ts, o), startTS: ts, opts: o, begun: time.Now(),
 		mem: memdb.New(c.cfg.Limits), traceCx: context.WithoutCancel(ctx)}
 	if c.tracer != nil {
-		t.traceCx = c.tracer.TraceTxnStart(t.traceCx, kv.TxnStart{StartTS: ts})
+		t.traceCx = c.tracer.TraceTxnStart(t.traceCx, kv.TxnStart{StartTS: ts, Pessimistic: o.proto.pessimistic})
 	}
 	return t
 }
