@@ -305,7 +305,7 @@ func TestAsyncCommitMaxCommitTSFallback(t *testing.T) {
 		// Just past the max commit ts (start + age + 2 s safe window). memcluster keeps
 		// the raised floor on its fallback locks (TiKV does not), so the 2PC commit waits
 		// for the TSO to pass it: keep it close.
-		future := tx.StartTS() + uint64((3 * time.Second).Milliseconds())<<18
+		future := tx.StartTS() + uint64((3*time.Second).Milliseconds())<<18
 		req := &kvrpcpb.GetRequest{Context: &kvrpcpb.Context{}, Key: c.Cluster().Codec().EncodeKey([]byte(p + "a")), Version: future}
 		if _, err := region.Send[*kvrpcpb.GetRequest, *kvrpcpb.GetResponse](ctx, c.Cluster().Sender(), []byte(p+"a"), req, nil); err != nil {
 			t.Fatal(err)
