@@ -94,7 +94,8 @@ func (s *Snapshot) store(key, val []byte) {
 	}
 }
 
-// check validates the read timestamp before a read.
+// check validates the read timestamp before a read, and that the GC safe point has
+// not passed it.
 func (s *Snapshot) check(ctx context.Context) error {
 	if s.c.isClosed() {
 		return kv.ErrClosed
@@ -102,7 +103,7 @@ func (s *Snapshot) check(ctx context.Context) error {
 	if err := s.c.cl.PD().ValidateReadTS(ctx, s.ts, false); err != nil {
 		return fmt.Errorf("txn: read at %d: %w", s.ts, err)
 	}
-	return nil
+	return s.visible()
 }
 
 // visible checks, after a read, that the GC safe point did not pass the snapshot
