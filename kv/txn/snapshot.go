@@ -193,14 +193,13 @@ func (s *Snapshot) get(ctx context.Context, bo *backoff.Backoffer, key []byte) (
 			}
 			continue
 		}
-		if resp.GetNotFound() {
+		// Transactional values are never empty (Set refuses them), so an empty value is
+		// an absent key: unistore-based servers answer a missing key that way, without
+		// NotFound.
+		if resp.GetNotFound() || len(resp.GetValue()) == 0 {
 			return nil, nil
 		}
-		v := resp.GetValue()
-		if v == nil {
-			v = []byte{}
-		}
-		return v, nil
+		return resp.GetValue(), nil
 	}
 }
 
@@ -298,11 +297,10 @@ func (s *Snapshot) batchGetRegion(ctx context.Context, bo *backoff.Backoffer, lo
 				retry = append(retry, le.lock.Key)
 				continue
 			}
-			v := p.GetValue()
-			if v == nil {
-				v = []byte{}
+			if len(p.GetValue()) == 0 {
+				continue // absent (see get)
 			}
-			emit(s.c.decodeKey(p.GetKey()), v)
+			emit(s.c.decodeKey(p.GetKey()), p.GetValue())
 		}
 		if len(locks) == 0 {
 			return nil
