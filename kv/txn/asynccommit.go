@@ -3,6 +3,7 @@ package txn
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -244,4 +245,11 @@ func (cm *committer) finishEarly() bool {
 		bg.commitSecondaries(ctx, nil)
 	}
 	return true
+}
+
+// isResplit reports a region error after which the keys must be located again (the
+// request was not applied).
+func isResplit(err error) bool {
+	var re *region.Error
+	return errors.As(err, &re) && re.Resplit
 }

@@ -2,7 +2,6 @@ package txn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -218,10 +217,4 @@ func (c *Client) encodeKeys(keys [][]byte) [][]byte {
 		out[i] = cd.EncodeKey(k)
 	}
 	return out
-}
-
-// isResplit reports whether err asks RunBatches to regroup.
-func isResplit(err error) bool {
-	var re *region.Error
-	return errors.As(err, &re) && re.Resplit
 }

@@ -109,3 +109,7 @@ func get(t testing.TB, c *Client, key string) string {
 }
 
 func memclusterOpts() memcluster.Options { return memcluster.Options{Stores: 3} }
+
+// pastTTL waits until locks written with a TTL of a few ms have expired by PD's clock:
+// a real PD advances the physical part of its timestamps in steps of up to 50 ms.
+func pastTTL() { time.Sleep(120 * time.Millisecond) }

@@ -133,7 +133,7 @@ func TestResolveCommittedWriter(t *testing.T) {
 		if rawLocked(t, c, p+"b") {
 			t.Fatal("b still locked after resolution")
 		}
-		got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), nil, 0)
+		got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0)
 		if err != nil || !slices.Equal(keysOf(got), []string{p + "a", p + "b", p + "z"}) || string(got[2].Value) != "Z" {
 			t.Fatalf("scan = %v %v", keysOf(got), err)
 		}
@@ -154,7 +154,7 @@ func TestResolveExpiredWriter(t *testing.T) {
 		put(t, c, p+"b", "old")
 		start := ts(t, c)
 		rawPrewrite(t, c, start, crashed{primary: p + "a", ttl: 1}, p+"a", "A", p+"b", "B", p+"c", "C")
-		time.Sleep(30 * time.Millisecond)
+		pastTTL()
 		snap := c.Snapshot(ts(t, c))
 		if v, err := snap.Get(ctx, []byte(p+"b")); err != nil || string(v) != "old" {
 			t.Fatalf("get b = %q %v", v, err)
@@ -291,7 +291,7 @@ func TestTxnNotFound(t *testing.T) {
 			t.Fatalf("get after expiry: %v", err)
 		}
 		l := kv.Lock{Key: []byte(p + "s2"), Primary: []byte(p + "never2"), StartTS: ts(t, c), TTL: 1}
-		time.Sleep(5 * time.Millisecond)
+		pastTTL()
 		ts(t, c) // the client judges expiry by the last timestamp it saw
 		st, err := c.resolver.statusFromLock(ctx, c.newBackoffer(time.Second), l, 0, false)
 		if err != nil || st.ttl != 0 || st.commitTS != 0 || st.action != kvrpcpb.Action_LockNotExistRollback {
@@ -375,8 +375,8 @@ func TestResolveAsyncCommitLocks(t *testing.T) {
 		// All keys locked: committed.
 		start := ts(t, c)
 		rawPrewrite(t, c, start, crashed{primary: p + "a", ttl: 1, async: true}, p+"a", "A", p+"b", "B", p+"y", "Y")
-		time.Sleep(20 * time.Millisecond)
-		got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), nil, 0)
+		pastTTL()
+		got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0)
 		if err != nil || !slices.Equal(keysOf(got), []string{p + "a", p + "b", p + "y"}) {
 			t.Fatalf("committed async txn: %v %v", keysOf(got), err)
 		}
@@ -396,7 +396,7 @@ func TestResolveAsyncCommitLocks(t *testing.T) {
 		start = ts(t, c)
 		rawPrewrite(t, c, start, crashed{primary: p + "c", ttl: 1, async: true}, p+"c", "C", p+"d", "D", p+"z", "")
 		rawRollback(t, c, start, p+"z")
-		time.Sleep(20 * time.Millisecond)
+		pastTTL()
 		if v, err := c.Snapshot(ts(t, c)).Get(ctx, []byte(p+"d")); !isNotFound(err) {
 			t.Fatalf("rolled back async txn: %q %v", v, err)
 		}
@@ -405,7 +405,7 @@ func TestResolveAsyncCommitLocks(t *testing.T) {
 		start = ts(t, c)
 		rawPrewrite(t, c, start, crashed{primary: p + "e", ttl: 1, async: true, skipAsync: []string{p + "f"}},
 			p+"e", "E", p+"f", "F")
-		time.Sleep(20 * time.Millisecond)
+		pastTTL()
 		if _, err := c.Snapshot(ts(t, c)).Get(ctx, []byte(p+"f")); !isNotFound(err) {
 			t.Fatalf("fallen-back async txn: %v", err)
 		}
@@ -456,7 +456,7 @@ func TestResolveLiteAndRegion(t *testing.T) {
 	})
 	start := ts(t, c)
 	rawPrewrite(t, c, start, crashed{primary: p + "a", ttl: 1, txnSize: 1000}, p+"a", "A", p+"b", "B", p+"c", "C", p+"d", "D")
-	time.Sleep(20 * time.Millisecond)
+	pastTTL()
 	got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), nil, 0)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("scan %v %v", keysOf(got), err)
@@ -466,7 +466,7 @@ func TestResolveLiteAndRegion(t *testing.T) {
 	}
 	start = ts(t, c)
 	rawPrewrite(t, c, start, crashed{primary: p + "e", ttl: 1}, p+"e", "E", p+"f", "F")
-	time.Sleep(20 * time.Millisecond)
+	pastTTL()
 	if _, err := c.Snapshot(ts(t, c)).BatchGet(ctx, [][]byte{[]byte(p + "e"), []byte(p + "f")}); err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +498,7 @@ func resolvePessimisticLockBody(t *testing.T, tg testcluster.Target) {
 		if err != nil || len(resp.GetErrors()) > 0 {
 			t.Fatalf("pessimistic lock: %v %v", err, resp.GetErrors())
 		}
-		time.Sleep(20 * time.Millisecond)
+		pastTTL()
 		tx, _ := c.Begin(ctx)
 		mustSet(t, tx, p+"k", "v")
 		if err := tx.Commit(ctx); err != nil {

@@ -122,7 +122,17 @@ func (r *resolver) resolve(ctx context.Context, bo *backoff.Backoffer, callerTS 
 			if st, err = r.resolveAsyncCommit(ctx, bo, l, st); err != nil {
 				return res, err
 			}
+			if !st.decided() { // fell back to 2PC and is still alive
+				res.wait(r.c.cl.PD().UntilExpired(l.StartTS, st.ttl))
+				continue
+			}
 			res.note(st, l.StartTS, callerTS)
+			continue
+		}
+		if st.mismatch && l.Type != kv.LockPessimistic {
+			// Only a stale pessimistic lock can name a primary that is not one; any other
+			// lock is left to its owner and waited for.
+			res.wait(r.c.cl.PD().UntilExpired(l.StartTS, l.TTL))
 			continue
 		}
 		if !st.decided() && !st.mismatch {
@@ -233,10 +243,7 @@ func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l 
 	cleaned map[region.VerID]bool) error {
 	c := r.c
 	enc := c.cl.Codec().EncodeKey(l.Key)
-	if l.Type == kv.LockPessimistic || st.mismatch {
-		if l.Type != kv.LockPessimistic {
-			return nil // a mismatch on a non-pessimistic lock: its owner is resolving it
-		}
+	if l.Type == kv.LockPessimistic {
 		fu := l.ForUpdateTS
 		if fu == 0 {
 			fu = kv.MaxTS

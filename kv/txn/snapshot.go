@@ -94,7 +94,8 @@ func (s *Snapshot) store(key, val []byte) {
 	}
 }
 
-// check validates the read timestamp before a read.
+// check validates the read timestamp before a read, and that the GC safe point has
+// not passed it.
 func (s *Snapshot) check(ctx context.Context) error {
 	if s.c.isClosed() {
 		return kv.ErrClosed
@@ -102,7 +103,7 @@ func (s *Snapshot) check(ctx context.Context) error {
 	if err := s.c.cl.PD().ValidateReadTS(ctx, s.ts, false); err != nil {
 		return fmt.Errorf("txn: read at %d: %w", s.ts, err)
 	}
-	return nil
+	return s.visible()
 }
 
 // visible checks, after a read, that the GC safe point did not pass the snapshot
@@ -192,14 +193,13 @@ func (s *Snapshot) get(ctx context.Context, bo *backoff.Backoffer, key []byte) (
 			}
 			continue
 		}
-		if resp.GetNotFound() {
+		// Transactional values are never empty (Set refuses them), so an empty value is
+		// an absent key: unistore-based servers answer a missing key that way, without
+		// NotFound.
+		if resp.GetNotFound() || len(resp.GetValue()) == 0 {
 			return nil, nil
 		}
-		v := resp.GetValue()
-		if v == nil {
-			v = []byte{}
-		}
-		return v, nil
+		return resp.GetValue(), nil
 	}
 }
 
@@ -297,11 +297,10 @@ func (s *Snapshot) batchGetRegion(ctx context.Context, bo *backoff.Backoffer, lo
 				retry = append(retry, le.lock.Key)
 				continue
 			}
-			v := p.GetValue()
-			if v == nil {
-				v = []byte{}
+			if len(p.GetValue()) == 0 {
+				continue // absent (see get)
 			}
-			emit(s.c.decodeKey(p.GetKey()), v)
+			emit(s.c.decodeKey(p.GetKey()), p.GetValue())
 		}
 		if len(locks) == 0 {
 			return nil
