@@ -73,9 +73,9 @@ func TestReadCommitted(t *testing.T) {
 	})
 }
 
-// client-go: integration_tests/assertion_test.go TestAssertion (assertions checked in
-// prewrite, and by pessimistic lock results): a failed assertion fails the commit with
-// *kv.AssertionFailedError and writes nothing; AssertionOff ignores assertions.
+// Assertions (TXN-24) checked in prewrite and by pessimistic lock results: a failed
+// assertion fails the commit with *kv.AssertionFailedError and writes nothing;
+// AssertionOff ignores assertions.
 func TestAssertions(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg)
@@ -233,8 +233,8 @@ func bank(t *testing.T, c *Client, opts []TxnOption, pessimistic bool) {
 	}
 }
 
-// client-go: integration_tests/2pc_test.go TestBank-style invariant (and tidb's bank
-// test): concurrent transfers keep the total in every commit mode.
+// Concurrent transfers keep the total balance in every commit mode, audited by
+// snapshot reads while they run.
 func TestBankTransfers(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg)

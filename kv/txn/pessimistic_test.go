@@ -40,10 +40,11 @@ func async(fn func() error) <-chan error {
 	return ch
 }
 
-// client-go: integration_tests/pessimistic_test.go TestPessimisticLockWait (wait policy
-// forever): a waiter blocks while the holder runs and gets the lock, with the holder's
-// value, once the holder commits (TiKV wakes it with a PessimisticRetry conflict, which
-// LockKeys answers with a fresh for-update ts).
+// A waiter (policy forever) blocks while the holder runs and gets the lock, with the
+// holder's value, once the holder commits. TiKV wakes it with a PessimisticRetry write
+// conflict; client-go returns that conflict to its caller (lock_test.go
+// TestDeadlockReportWaitChain, makeWaitFor: "returns a WriteConflict error
+// unconditionally"), our LockKeys answers it with a fresh for-update ts instead.
 func TestPessimisticLockWaitForever(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg)
@@ -96,8 +97,9 @@ func TestPessimisticLockWaitForever(t *testing.T) {
 	})
 }
 
-// client-go: integration_tests/lock_test.go TestPessimisticLockNoWait / TestLockWaitTimeout
-// (LockNoWait and a finite wait): no-wait fails at once, a timeout after the wait.
+// client-go: integration_tests/lock_test.go TestLockWaitTimeLimit (no-wait fails at
+// once, a 200 ms wait after 200..800 ms), plus the default policy (one TiKV default
+// wait) and the clean-up of a failed multi-key call.
 func TestPessimisticNoWaitAndTimeout(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg)
@@ -112,15 +114,15 @@ func TestPessimisticNoWaitAndTimeout(t *testing.T) {
 		if err := lockWith(ctx, other, LockWait{Kind: LockWaitNoWait}, p+"k"); !errors.Is(err, kv.ErrLockNoWait) {
 			t.Fatalf("no-wait: %v", err)
 		}
-		if d := time.Since(start); d > 900*time.Millisecond {
+		if d := time.Since(start); d > 500*time.Millisecond {
 			t.Fatalf("no-wait took %v", d)
 		}
 		start = time.Now()
-		err := lockWith(ctx, other, LockWait{Kind: LockWaitTimeout, Timeout: 400 * time.Millisecond}, p+"k", p+"j")
+		err := lockWith(ctx, other, LockWait{Kind: LockWaitTimeout, Timeout: 200 * time.Millisecond}, p+"k", p+"j")
 		if !errors.Is(err, kv.ErrLockWaitTimeout) || kv.IsUndetermined(err) {
 			t.Fatalf("timeout: %v", err)
 		}
-		if d := time.Since(start); d < 400*time.Millisecond || d > 5*time.Second {
+		if d := time.Since(start); d < 200*time.Millisecond || d > 800*time.Millisecond {
 			t.Fatalf("timeout after %v", d)
 		}
 		// The failed multi-key call left no lock on the key it could take.
@@ -148,9 +150,10 @@ func TestPessimisticNoWaitAndTimeout(t *testing.T) {
 	})
 }
 
-// client-go: integration_tests/pessimistic_test.go TestDeadlock (two transactions lock
-// each other's key): TiKV's detector refuses one request with *kv.DeadlockError; after
-// that transaction rolls back the other gets its lock.
+// client-go: integration_tests/lock_test.go TestDeadlockReportWaitChain (case 1,
+// 1->0->1): TiKV's detector refuses one request with *kv.DeadlockError carrying the wait
+// chain; after that transaction rolls back the other gets its lock. (memcluster lists
+// the refused request's edge first, TiKV last, so only the edges are checked.)
 func TestPessimisticDeadlock(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg)
@@ -189,8 +192,15 @@ func TestPessimisticDeadlock(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if dl.LockTS == 0 || len(dl.Key) == 0 {
+		if dl.LockTS == 0 || len(dl.Key) == 0 || len(dl.WaitChain) != 2 {
 			t.Fatalf("deadlock error lacks detail: %+v", dl)
+		}
+		edges := map[[2]uint64]string{}
+		for _, e := range dl.WaitChain {
+			edges[[2]uint64{e.TxnTS, e.WaitForTxnTS}] = string(e.Key)
+		}
+		if edges[[2]uint64{t1.StartTS(), t2.StartTS()}] != p+"b" || edges[[2]uint64{t2.StartTS(), t1.StartTS()}] != p+"a" {
+			t.Fatalf("wait chain %+v", dl.WaitChain)
 		}
 		if dl.IsRetryable != kv.IsRetryable(dl) {
 			t.Fatal("IsRetryable and kv.IsRetryable disagree")
@@ -206,8 +216,10 @@ func TestPessimisticDeadlock(t *testing.T) {
 	})
 }
 
-// client-go: integration_tests/pessimistic_test.go TestPessimisticRollback (rollback
-// releases every pessimistic lock at once, without waiting for TTLs).
+// Rollback releases every pessimistic lock at once, without waiting for TTLs (checked
+// like client-go's lock_test.go checkIsKeyLocked, with a no-wait lock); locking keys
+// twice locks them once (client-go: integration_tests/2pc_test.go
+// TestPessimisticLockedKeysDedup).
 func TestPessimisticRollbackReleasesLocks(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg)
@@ -218,8 +230,11 @@ func TestPessimisticRollbackReleasesLocks(t *testing.T) {
 		if err := tx.LockKeys(ctx, []byte(p+"z"), []byte(p+"a"), []byte(p+"a")); err != nil {
 			t.Fatal(err)
 		}
-		if err := tx.LockKeys(ctx, []byte(p+"a")); err != nil { // already locked: nothing sent
+		if err := tx.LockKeys(ctx, []byte(p+"a"), []byte(p+"z")); err != nil { // already locked: nothing sent
 			t.Fatal(err)
+		}
+		if tx.pess.locked != 2 || string(tx.pess.primary) != p+"a" {
+			t.Fatalf("locked %d, primary %q", tx.pess.locked, tx.pess.primary)
 		}
 		for _, k := range []string{p + "a", p + "z"} {
 			o := beginPessimistic(t, c)
@@ -255,8 +270,10 @@ func rawPessimisticLock(t testing.TB, c *Client, startTS uint64, key string, ttl
 	}
 }
 
-// The heartbeat keeps a long-held pessimistic primary alive past its TTL; the control
-// shows that a lock with the same TTL and no heartbeat is resolved by then.
+// client-go: integration_tests/2pc_test.go TestPessimisticTTL (the primary's TTL keeps
+// growing while the transaction is open): the heartbeat keeps a long-held pessimistic
+// primary alive past its TTL; the control shows that a lock with the same TTL and no
+// heartbeat is resolved by then.
 func TestPessimisticHeartbeat(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg, func(cfg *Config) { cfg.PessimisticLockTTL = 600 * time.Millisecond })
@@ -291,10 +308,11 @@ func TestPessimisticHeartbeat(t *testing.T) {
 	})
 }
 
-// client-go: integration_tests/pessimistic_test.go TestPessimisticLockReturnValues /
-// TestCheckExistence / TestLockIfExists: values and existence come back with the locks;
-// LockOnlyIfExists leaves absent keys unlocked; an Insert of a key that exists fails at
-// lock time.
+// client-go: integration_tests/2pc_test.go TestPessimisticLockReturnValues,
+// TestPessimisticLockCheckExistence, TestPessimisticLockIfExists: values and existence
+// come back with the locks; LockOnlyIfExists leaves absent keys unlocked (and an absent
+// single key does not become the primary); an Insert of a key that exists fails at lock
+// time.
 func TestPessimisticLockOptions(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg)
@@ -370,10 +388,9 @@ func isKeyExists(err error) bool {
 	return errors.As(err, &ke)
 }
 
-// client-go: integration_tests/pessimistic_test.go TestPessimisticCommitAfterConflict:
-// a key committed by another transaction after our start is locked at a newer for-update
-// ts, and our commit (which only wrote locked keys) succeeds where an optimistic one
-// would conflict.
+// A key committed by another transaction after our start is locked at a newer
+// for-update ts, and our commit (which only wrote locked keys) succeeds where an
+// optimistic one conflicts.
 func TestPessimisticNoWriteConflict(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg)

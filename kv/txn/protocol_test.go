@@ -130,8 +130,8 @@ func TestOnePC(t *testing.T) {
 	})
 }
 
-// client-go: integration_tests/1pc_test.go Test1PCIsolation / Test1PCDisallowMultiRegion
-// (1PC only within one region) and the OnePcCommitTs == 0 fallback: both end with 2PC.
+// client-go: integration_tests/1pc_test.go Test1PCDisallowMultiRegion (1PC only within
+// one region) and the OnePcCommitTs == 0 fallback (SB-8): both end with 2PC.
 func TestOnePCFallback(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		w := &wire{}
@@ -189,9 +189,9 @@ func regionsOf(t testing.TB, c *Client, keys ...string) int {
 	return len(seen)
 }
 
-// client-go: integration_tests/async_commit_test.go TestAsyncCommit / TestCheckSecondaries
-// (the primary carries the secondaries, every lock use_async_commit): the transaction is
-// committed when Commit returns, at a commit ts chosen by TiKV; the commit RPCs follow.
+// Async commit (TXN-10): the primary carries the secondaries, every prewrite
+// use_async_commit and a max commit ts; the transaction is committed when Commit returns,
+// at the commit ts TiKV chose; the commit RPCs follow in the background.
 func TestAsyncCommit(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		w := &wire{}
@@ -237,8 +237,8 @@ func TestAsyncCommit(t *testing.T) {
 	})
 }
 
-// client-go: integration_tests/async_commit_test.go TestAsyncCommitFallback (too many
-// keys, and TiKV returning min_commit_ts 0): both fall back to 2PC and commit.
+// Async-commit eligibility and fallback (SB-8): too many keys or key bytes, and TiKV
+// answering min_commit_ts 0, all end with 2PC and commit.
 func TestAsyncCommitFallback(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		w := &wire{}
@@ -290,7 +290,8 @@ func TestAsyncCommitFallback(t *testing.T) {
 
 // memcluster's TiKV refuses async commit when a read pushed max_ts beyond the
 // transaction's max commit ts: it writes ordinary locks and the client commits with
-// 2PC. client-go: integration_tests/async_commit_test.go TestAsyncCommitWithMaxCommitTS.
+// 2PC (the situation client-go's lock_test.go prepareTxnFallenBackFromAsyncCommit
+// builds with an invalid max commit ts).
 func TestAsyncCommitMaxCommitTSFallback(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		if tg.Mem == nil {
