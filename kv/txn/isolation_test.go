@@ -149,6 +149,7 @@ func bank(t *testing.T, c *Client, opts []TxnOption, pessimistic bool) {
 		init = append(init, string(key(i)), strconv.Itoa(initial))
 	}
 	put(t, c, init...)
+	split(t, c, string(key(accounts/2)))
 	total := func(ts uint64) int {
 		var keys [][]byte
 		for i := 0; i < accounts; i++ {
@@ -238,7 +239,6 @@ func bank(t *testing.T, c *Client, opts []TxnOption, pessimistic bool) {
 func TestBankTransfers(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		c := open(t, tg)
-		split(t, c)
 		for _, tc := range []struct {
 			name        string
 			opts        []TxnOption

@@ -115,6 +115,8 @@ type LockOptions struct {
 	LockOnlyIfExists bool
 	// Values, when not nil, receives the values read with ReturnValues.
 	Values map[string][]byte
+
+	inserted map[string]bool // keys buffered by Insert (set by the lock call)
 }
 
 func (o *LockOptions) validate(hasPrimary bool, keys int) error {

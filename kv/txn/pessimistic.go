@@ -120,6 +120,14 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 		tx.pess.primary = bytes.Clone(keys[0])
 	}
 	first := tx.pess.locked == 0 && len(keys) == 1
+	// Insert-ed keys are checked by TiKV at lock time. The flags are read here, under mu,
+	// because the lock requests run on RunBatches' goroutines.
+	o.inserted = map[string]bool{}
+	for _, k := range keys {
+		if tx.mem.Flags(k).Has(memdb.FlagPresumeKNE) {
+			o.inserted[string(k)] = true
+		}
+	}
 	var res map[string]lockResult
 	var err error
 	for attempt := 0; ; attempt++ {
@@ -233,7 +241,7 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 	muts := make([]*kvrpcpb.Mutation, len(batch))
 	for i, k := range batch {
 		muts[i] = &kvrpcpb.Mutation{Op: kvrpcpb.Op_PessimisticLock, Key: cd.EncodeKey(k)}
-		if tx.mem.Flags(k).Has(memdb.FlagPresumeKNE) {
+		if o.inserted[string(k)] {
 			muts[i].Assertion = kvrpcpb.Assertion_NotExist // an Insert-ed key: TiKV checks at lock time
 		}
 	}
