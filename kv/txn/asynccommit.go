@@ -77,7 +77,10 @@ func (cm *committer) choosePrimary() {
 func (cm *committer) chooseProtocol(ctx context.Context) error {
 	o := &cm.tx.opts.proto
 	cfg := &cm.c.cfg
-	if !cm.hasLocks {
+	if err := cm.checkTxnAge(); err != nil {
+		return err
+	}
+	if !cm.hasLocks || o.upperBound != nil { // TiKV would choose a commit ts we cannot check
 		return nil
 	}
 	keySize := 0
@@ -97,11 +100,17 @@ func (cm *committer) chooseProtocol(ctx context.Context) error {
 	if !cm.p.async && !cm.p.onePC {
 		return nil
 	}
-	ts, err := cm.c.cl.PD().Timestamp(ctx)
-	if err != nil {
-		return fmt.Errorf("txn: min commit timestamp: %w", err)
+	if o.causal && o.waitUntilTSO == 0 {
+		// Causal consistency: no fresh timestamp (SB-8); decorate's floor of start /
+		// for-update ts + 1 applies.
+		cm.p.minCommitTS = 0
+	} else {
+		ts, err := cm.commitTimestamp(ctx, 0)
+		if err != nil {
+			return err
+		}
+		cm.p.minCommitTS = ts + 1
 	}
-	cm.p.minCommitTS = ts + 1
 	age := time.Since(cm.tx.begun) + cfg.AsyncCommitSafeWindow
 	cm.p.maxCommitTS = cm.startTS + uint64(age.Milliseconds())<<18
 	if cm.p.forUpdateTS > 0 && cm.p.async {

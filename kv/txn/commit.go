@@ -181,13 +181,14 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 
 // commitTimestamp fetches a commit ts above both the start ts and floor.
 func (cm *committer) commitTimestamp(ctx context.Context, floor uint64) (uint64, error) {
+	started := time.Now()
 	for {
 		ts, err := cm.c.cl.PD().Timestamp(ctx)
 		if err != nil {
 			return 0, fmt.Errorf("txn: commit timestamp: %w", err)
 		}
-		if ts > cm.startTS && ts > floor {
-			return ts, nil
+		if ok, err := cm.acceptCommitTS(ts, floor, started); ok || err != nil { // committs.go
+			return ts, err
 		}
 		if err := (backoff.SystemClock{}).Sleep(ctx, time.Millisecond); err != nil {
 			return 0, err

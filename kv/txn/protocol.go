@@ -112,6 +112,11 @@ type protoOptions struct {
 	onePC       *bool
 	lockWait    LockWait
 	assertion   AssertionLevel
+	// committs.go
+	causal       bool
+	upperBound   func(uint64) bool
+	waitUntilTSO uint64
+	waitTimeout  time.Duration
 }
 
 // WithPessimistic makes the transaction pessimistic (TXN-5): LockKeys takes locks in

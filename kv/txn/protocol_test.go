@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
@@ -15,7 +16,8 @@ import (
 	"github.com/tikvsql/tikvsql/kv/rpc"
 )
 
-// wire records the prewrite and commit RPCs of one client (an rpc interceptor, so it
+// wire records the prewrite and commit RPCs of one client that TiKV applied (answers
+// with a region error are left out) (an rpc interceptor, so it
 // works on every target) and can rewrite prewrite responses to play a TiKV that declines
 // async commit or 1PC. It also traces how transactions end.
 type wire struct {
@@ -35,6 +37,9 @@ func (w *wire) interceptor() rpc.Interceptor {
 			resp, err := next(ctx, inv)
 			w.mu.Lock()
 			defer w.mu.Unlock()
+			if r, ok := resp.(interface{ GetRegionError() *errorpb.Error }); ok && err == nil && r.GetRegionError() != nil {
+				return resp, err // not applied; the Sender retries it
+			}
 			switch req := inv.Request.(type) {
 			case *kvrpcpb.PrewriteRequest:
 				w.prewrites = append(w.prewrites, req)
