@@ -299,19 +299,54 @@ func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l 
 // roll back. A secondary prewritten without async commit sends the resolver back to the
 // ordinary path with force_sync_commit. Every key is then resolved.
 func (r *resolver) resolveAsyncCommit(ctx context.Context, bo *backoff.Backoffer, l kv.Lock, st txnStatus) (txnStatus, error) {
-	c := r.c
-	pl := c.lockFromInfo(st.primary)
+	pl := r.c.lockFromInfo(st.primary)
 	keys := [][]byte{pl.Key}
 	for _, s := range pl.Secondaries {
 		keys = append(keys, s)
 	}
+	v, err := r.checkSecondaries(ctx, l.StartTS, keys)
+	if err != nil {
+		return txnStatus{}, err
+	}
+	var final txnStatus
+	switch {
+	case v.commitTS > 0:
+		final = txnStatus{commitTS: v.commitTS}
+	case v.missing:
+		final = txnStatus{action: kvrpcpb.Action_NoAction}
+	case v.fallback:
+		s, err := r.statusFromLock(ctx, bo, kv.Lock{Key: l.Key, Primary: pl.Key, StartTS: l.StartTS, TTL: l.TTL}, 0, true)
+		if err != nil || !s.decided() {
+			return s, err
+		}
+		final = s
+	default:
+		final = txnStatus{commitTS: max(v.minCommitTS, pl.MinCommitTS)}
+	}
+	if err := r.resolveKeys(ctx, l.StartTS, final.commitTS, keys); err != nil {
+		return txnStatus{}, err
+	}
+	r.remember(l.StartTS, final)
+	return final, nil
+}
+
+// secondaryVerdict sums up CheckSecondaryLocks over every key of a transaction.
+type secondaryVerdict struct {
+	commitTS    uint64 // a key was found committed at this ts
+	missing     bool   // a key had no lock (TiKV rolled it back, with protection)
+	fallback    bool   // a key was prewritten without async commit
+	minCommitTS uint64 // the largest min commit ts of the locks found
+}
+
+// checkSecondaries sends CheckSecondaryLocks for keys, per region in parallel.
+func (r *resolver) checkSecondaries(ctx context.Context, startTS uint64, keys [][]byte) (secondaryVerdict, error) {
+	c := r.c
 	var mu sync.Mutex
-	commitTS, minCommit := uint64(0), pl.MinCommitTS
-	missing, fallback := false, false
+	var v secondaryVerdict
 	err := region.RunBatches(ctx, c.cl.Sender(), keys, func(k []byte) []byte { return k }, nil, c.cfg.CommitConcurrency,
 		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[[]byte]) error {
 			req := &kvrpcpb.CheckSecondaryLocksRequest{Context: &kvrpcpb.Context{}, Keys: c.encodeKeys(b.Items),
-				StartVersion: l.StartTS}
+				StartVersion: startTS}
 			resp, err := region.SendToRegion[*kvrpcpb.CheckSecondaryLocksRequest, *kvrpcpb.CheckSecondaryLocksResponse](ctx,
 				c.cl.Sender(), bo, b.Location, req, nil)
 			if err != nil {
@@ -322,45 +357,28 @@ func (r *resolver) resolveAsyncCommit(ctx context.Context, bo *backoff.Backoffer
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if resp.GetCommitTs() > 0 {
-				commitTS = resp.GetCommitTs()
-			}
-			if len(resp.GetLocks()) < len(b.Items) {
-				missing = true
-			}
+			v.commitTS = max(v.commitTS, resp.GetCommitTs())
+			v.missing = v.missing || len(resp.GetLocks()) < len(b.Items)
 			for _, li := range resp.GetLocks() {
-				if !li.GetUseAsyncCommit() {
-					fallback = true
-				}
-				minCommit = max(minCommit, li.GetMinCommitTs())
+				v.fallback = v.fallback || !li.GetUseAsyncCommit()
+				v.minCommitTS = max(v.minCommitTS, li.GetMinCommitTs())
 			}
 			return nil
 		})
 	if err != nil {
-		return txnStatus{}, fmt.Errorf("txn: check secondary locks of %d: %w", l.StartTS, err)
+		return v, fmt.Errorf("txn: check secondary locks of %d: %w", startTS, err)
 	}
-	var final txnStatus
-	switch {
-	case commitTS > 0:
-		final = txnStatus{commitTS: commitTS}
-	case missing:
-		final = txnStatus{action: kvrpcpb.Action_NoAction}
-	case fallback:
-		s, err := r.statusFromLock(ctx, bo, kv.Lock{Key: l.Key, Primary: pl.Key, StartTS: l.StartTS, TTL: l.TTL}, 0, true)
-		if err != nil {
-			return txnStatus{}, err
-		}
-		if !s.decided() {
-			return s, nil
-		}
-		final = s
-	default:
-		final = txnStatus{commitTS: minCommit}
-	}
-	err = region.RunBatches(ctx, c.cl.Sender(), keys, func(k []byte) []byte { return k }, nil, c.cfg.CommitConcurrency,
+	return v, nil
+}
+
+// resolveKeys commits (commitTS > 0) or rolls back the locks of transaction startTS on
+// keys, per region in parallel.
+func (r *resolver) resolveKeys(ctx context.Context, startTS, commitTS uint64, keys [][]byte) error {
+	c := r.c
+	err := region.RunBatches(ctx, c.cl.Sender(), keys, func(k []byte) []byte { return k }, nil, c.cfg.CommitConcurrency,
 		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[[]byte]) error {
-			req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS,
-				CommitVersion: final.commitTS, Keys: c.encodeKeys(b.Items)}
+			req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: startTS,
+				CommitVersion: commitTS, Keys: c.encodeKeys(b.Items)}
 			resp, err := region.SendToRegion[*kvrpcpb.ResolveLockRequest, *kvrpcpb.ResolveLockResponse](ctx,
 				c.cl.Sender(), bo, b.Location, req, nil)
 			if err != nil {
@@ -372,8 +390,7 @@ func (r *resolver) resolveAsyncCommit(ctx context.Context, bo *backoff.Backoffer
 			return nil
 		})
 	if err != nil {
-		return txnStatus{}, fmt.Errorf("txn: resolve async-commit locks of %d: %w", l.StartTS, err)
+		return fmt.Errorf("txn: resolve locks of %d: %w", startTS, err)
 	}
-	r.remember(l.StartTS, final)
-	return final, nil
+	return nil
 }
