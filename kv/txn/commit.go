@@ -51,7 +51,7 @@ func (cm *committer) execute(ctx context.Context) error {
 	if cm.c.isClosed() {
 		return kv.ErrClosed
 	}
-	if err := cm.c.cl.PD().CheckVisibility(cm.startTS); err != nil {
+	if err := cm.c.checkVisibility(ctx, cm.startTS); err != nil {
 		return fmt.Errorf("txn: commit: %w", err)
 	}
 	pi := primaryOf(cm.muts)
