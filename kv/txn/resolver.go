@@ -105,7 +105,8 @@ func (r *resolver) remember(startTS uint64, s txnStatus) {
 func (r *resolver) resolve(ctx context.Context, bo *backoff.Backoffer, callerTS uint64, locks []kv.Lock,
 	forRead bool) (resolveResult, error) {
 	var res resolveResult
-	cleaned := make(map[region.VerID]bool)
+	cleaned := make(map[cleanedRegion]bool)
+	lite := make(liteBatch)
 	for _, l := range locks {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -143,12 +144,12 @@ func (r *resolver) resolve(ctx context.Context, bo *backoff.Backoffer, callerTS 
 			res.wait(r.c.cl.PD().UntilExpired(l.StartTS, st.ttl))
 			continue
 		}
-		if err := r.resolveDecided(ctx, bo, l, st, cleaned); err != nil {
+		if err := r.resolveDecided(ctx, bo, l, st, cleaned, lite); err != nil {
 			return res, err
 		}
 		res.note(st, l.StartTS, callerTS)
 	}
-	return res, nil
+	return res, r.flush(ctx, lite)
 }
 
 func (res *resolveResult) wait(ms int64) {
@@ -234,13 +235,13 @@ func (r *resolver) checkTxnStatus(ctx context.Context, bo *backoff.Backoffer, l 
 		primary: resp.GetLockInfo()}, nil
 }
 
-// resolveDecided cleans the lock l of a decided transaction: a pessimistic lock (or a
-// stale one whose primary mismatched) is rolled back with PessimisticRollback, a lock of
-// a small transaction by key (resolve-lock-lite, skipping the primary that
-// CheckTxnStatus already settled), anything else by a region-wide ResolveLock, sent once
-// per region.
+// resolveDecided cleans the lock l of a decided transaction: a pessimistic lock (also
+// one whose primary mismatched) is rolled back with PessimisticRollback; a lock of a
+// small transaction is queued in lite for a ResolveLock with keys (resolve-lock-lite,
+// skipping the primary, which CheckTxnStatus already settled); anything else is resolved
+// by a region-wide ResolveLock, sent once per region and transaction.
 func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l kv.Lock, st txnStatus,
-	cleaned map[region.VerID]bool) error {
+	cleaned map[cleanedRegion]bool, lite liteBatch) error {
 	c := r.c
 	enc := c.cl.Codec().EncodeKey(l.Key)
 	if l.Type == kv.LockPessimistic {
@@ -260,17 +261,8 @@ func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l 
 		return nil
 	}
 	if l.TxnSize < c.cfg.ResolveLockLiteThreshold {
-		if bytes.Equal(l.Key, l.Primary) {
-			return nil
-		}
-		req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS,
-			CommitVersion: st.commitTS, Keys: [][]byte{enc}}
-		resp, err := sendKey[*kvrpcpb.ResolveLockRequest, *kvrpcpb.ResolveLockResponse](ctx, c, bo, l.Key, req, nil)
-		if err != nil {
-			return fmt.Errorf("txn: resolve lock: %w", err)
-		}
-		if ke := resp.GetError(); ke != nil {
-			return c.keyError(ke)
+		if !bytes.Equal(l.Key, l.Primary) {
+			lite.add(l.StartTS, st.commitTS, l.Key)
 		}
 		return nil
 	}
@@ -278,7 +270,8 @@ func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l 
 	if err != nil {
 		return err
 	}
-	if cleaned[loc.Region] {
+	done := cleanedRegion{loc.Region, l.StartTS}
+	if cleaned[done] {
 		return nil
 	}
 	req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS, CommitVersion: st.commitTS}
@@ -289,7 +282,41 @@ func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l 
 	if ke := resp.GetError(); ke != nil {
 		return c.keyError(ke)
 	}
-	cleaned[loc.Region] = true
+	cleaned[cleanedRegion{loc.Region, l.StartTS}] = true
+	return nil
+}
+
+// cleanedRegion records a region-wide ResolveLock of one transaction.
+type cleanedRegion struct {
+	region  region.VerID
+	startTS uint64
+}
+
+// liteBatch collects the keys of resolve-lock-lite per transaction, so that the keys of
+// one transaction are resolved with one ResolveLock per region (batched lite).
+type liteBatch map[uint64]*liteKeys
+
+type liteKeys struct {
+	commitTS uint64
+	keys     [][]byte
+}
+
+func (b liteBatch) add(startTS, commitTS uint64, key []byte) {
+	lk := b[startTS]
+	if lk == nil {
+		lk = &liteKeys{commitTS: commitTS}
+		b[startTS] = lk
+	}
+	lk.keys = append(lk.keys, key)
+}
+
+// flush resolves the collected keys.
+func (r *resolver) flush(ctx context.Context, b liteBatch) error {
+	for startTS, lk := range b {
+		if err := r.resolveKeys(ctx, startTS, lk.commitTS, lk.keys); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
