@@ -30,6 +30,14 @@ type committer struct {
 	ttl      uint64
 	prewrote atomic.Bool
 
+	// Async commit and 1PC (protocol.go).
+	async, onePC             bool
+	minCommitTS, maxCommitTS uint64
+	protoMu                  sync.Mutex
+	asyncCommitTS            uint64 // largest MinCommitTs of the async prewrites
+	fallback                 bool   // TiKV fell back to ordinary locks: commit with 2PC
+	onePCCommitTS            uint64
+
 	hbMu   sync.Mutex
 	hbStop context.CancelFunc
 	hbDone chan struct{}
@@ -63,12 +71,20 @@ func (cm *committer) execute(ctx context.Context) error {
 	}
 	cm.ttl = lockTTL(base, cm.c.cfg.MaxLockTTL, cm.size, time.Since(cm.tx.begun))
 	defer cm.stopHeartbeat()
+	if err := cm.chooseProtocol(ctx); err != nil {
+		return err
+	}
 	if err := cm.prewrite(ctx); err != nil {
-		cm.cleanup(ctx)
+		if !kv.IsUndetermined(err) { // an async-commit or 1PC prewrite may have committed
+			cm.cleanup(ctx)
+		}
 		return err
 	}
 	if !cm.hasLocks {
 		return nil // only existence checks: nothing to commit
+	}
+	if done := cm.finishFastPath(ctx); done {
+		return nil
 	}
 	committed, err := cm.commitPrimary(ctx)
 	if err != nil {
@@ -118,13 +134,16 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 		req := &kvrpcpb.PrewriteRequest{Context: requestContext(&cm.tx.opts), Mutations: pbm,
 			PrimaryLock: cd.EncodeKey(cm.primary), StartVersion: cm.startTS, LockTtl: cm.ttl, TxnSize: txnSize,
 			MinCommitTs: cm.startTS + 1}
+		route := cm.route(0)
+		cm.protocolFields(req, hasPrimary, route)
 		cm.prewrote.Store(true)
 		resp, err := region.SendToRegion[*kvrpcpb.PrewriteRequest, *kvrpcpb.PrewriteResponse](ctx, cm.c.cl.Sender(), bo,
-			loc, req, cm.route(0))
+			loc, req, route)
 		if err != nil {
 			return err
 		}
 		if len(resp.GetErrors()) == 0 {
+			cm.prewritten(resp)
 			if hasPrimary && cm.size > cm.c.cfg.HeartbeatSize {
 				cm.startHeartbeat(ctx)
 			}
@@ -174,7 +193,9 @@ func (cm *committer) commitTimestamp(ctx context.Context, floor uint64) (uint64,
 		if ts > cm.startTS && ts > floor {
 			return ts, nil
 		}
-		if err := (backoff.SystemClock{}).Sleep(ctx, time.Millisecond); err != nil {
+		// Wait until PD's clock should have passed floor (at least 1 ms, at most 500 ms).
+		wait := min(max(kv.TSDiff(ts, floor), time.Millisecond), 500*time.Millisecond)
+		if err := (backoff.SystemClock{}).Sleep(ctx, wait); err != nil {
 			return 0, err
 		}
 	}

@@ -96,6 +96,13 @@ type Config struct {
 	// CleanupTimeout bounds the rollback of a failed commit once the caller's ctx ended
 	// (DefaultCleanupTimeout).
 	CleanupTimeout time.Duration
+	// EnableAsyncCommit commits eligible transactions (at most 256 keys of at most 4 KiB in
+	// total) with the async-commit protocol: committed once prewrite succeeds, one round
+	// trip less. Enable1PC commits transactions whose mutations fit one prewrite batch of
+	// one region in a single round trip. Both are off by default, as in client-go; a
+	// transaction opts in with WithAsyncCommit and With1PC.
+	EnableAsyncCommit bool
+	Enable1PC         bool
 }
 
 func (cfg *Config) setDefaults() {
@@ -160,6 +167,8 @@ type txnOptions struct {
 	lockTTL       time.Duration
 	replicaRead   region.ReplicaRead
 	notFillCache  bool
+	asyncCommit   bool
+	onePC         bool
 }
 
 // TxnOption configures a transaction (Begin, Transact).
@@ -193,6 +202,14 @@ func WithMaxAttempts(n int) TxnOption { return func(o *txnOptions) { o.maxAttemp
 // WithLockTTL sets the base TTL of the transaction's locks instead of Config.LockTTL
 // (the TTL still grows with the transaction's size and age, see doc.go).
 func WithLockTTL(d time.Duration) TxnOption { return func(o *txnOptions) { o.lockTTL = d } }
+
+// WithAsyncCommit lets Commit use the async-commit protocol when the transaction is
+// eligible (see Config.EnableAsyncCommit).
+func WithAsyncCommit() TxnOption { return func(o *txnOptions) { o.asyncCommit = true } }
+
+// With1PC lets Commit use one-phase commit when the transaction fits one batch (see
+// Config.Enable1PC).
+func With1PC() TxnOption { return func(o *txnOptions) { o.onePC = true } }
 
 // WithReplicaRead serves reads from the chosen replicas (followers use TiKV's read
 // index, so reads stay consistent).

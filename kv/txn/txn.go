@@ -406,7 +406,7 @@ func (tx *Txn) trace(start time.Time, cm *committer, err error) {
 	}
 	ev := kv.TxnEnd{StartTS: tx.startTS, Duration: time.Since(start), Err: err}
 	if cm != nil {
-		ev.Keys, ev.Protocol = len(cm.muts), "2pc"
+		ev.Keys, ev.Protocol = len(cm.muts), cm.protocol()
 		if err == nil {
 			ev.CommitTS, ev.Committed = cm.commitTS, true
 		}
