@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -140,7 +141,7 @@ func (c *Client) Begin(ctx context.Context, opts ...TxnOption) (*Txn, error) {
 		if ts, err = c.cl.PD().Timestamp(ctx); err != nil {
 			return nil, fmt.Errorf("txn: begin: %w", err)
 		}
-	} else if err := c.cl.PD().CheckVisibility(ts); err != nil {
+	} else if err := c.checkVisibility(ctx, ts); err != nil {
 		return nil, fmt.Errorf("txn: begin at %d: %w", ts, err)
 	}
 	return newTxn(ctx, c, ts, o), nil
@@ -217,4 +218,24 @@ func (c *Client) encodeKeys(keys [][]byte) [][]byte {
 		out[i] = cd.EncodeKey(k)
 	}
 	return out
+}
+
+// checkVisibility reports whether data at ts is still guaranteed to be intact (the GC
+// safe point has not passed it, SB-16). When the safe point cache could not be loaded
+// yet (PD unavailable, typically just after start) it waits for PD's refresher within
+// the TSO budget and ctx, since the condition is transient.
+func (c *Client) checkVisibility(ctx context.Context, ts uint64) error {
+	var bo *backoff.Backoffer
+	for {
+		err := c.cl.PD().CheckVisibility(ts)
+		if err == nil || !errors.Is(err, kv.ErrPDUnavailable) {
+			return err
+		}
+		if bo == nil {
+			bo = c.newBackoffer(backoff.BudgetTSO)
+		}
+		if berr := bo.Backoff(ctx, backoff.PDRPC, err); berr != nil {
+			return berr
+		}
+	}
 }

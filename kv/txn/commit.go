@@ -52,7 +52,7 @@ func (cm *committer) execute(ctx context.Context) error {
 	if cm.c.isClosed() {
 		return kv.ErrClosed
 	}
-	if err := cm.c.cl.PD().CheckVisibility(cm.startTS); err != nil {
+	if err := cm.c.checkVisibility(ctx, cm.startTS); err != nil {
 		return fmt.Errorf("txn: commit: %w", err)
 	}
 	pi := primaryOf(cm.muts)
@@ -190,7 +190,10 @@ func (cm *committer) commitTimestamp(ctx context.Context, floor uint64) (uint64,
 		if ok, err := cm.acceptCommitTS(ts, floor, started); ok || err != nil { // committs.go
 			return ts, err
 		}
-		if err := (backoff.SystemClock{}).Sleep(ctx, time.Millisecond); err != nil {
+		// Wait until PD's clock should have passed floor (at least 1 ms, at most 500 ms).
+		target := max(floor, cm.tx.opts.proto.waitUntilTSO)
+		wait := min(max(kv.TSDiff(ts, target), time.Millisecond), 500*time.Millisecond)
+		if err := (backoff.SystemClock{}).Sleep(ctx, wait); err != nil {
 			return 0, err
 		}
 	}

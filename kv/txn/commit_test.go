@@ -458,3 +458,40 @@ func TestSecondaryCommitCutShort(t *testing.T) {
 		t.Fatalf("scan %v %v", keysOf(got), err)
 	}
 }
+
+// ports client-go integration_tests/2pc_test.go TestContextCancel and TestPrewriteCancel:
+// a ctx cancelled during prewrite fails the commit with ctx's error (not undetermined)
+// and the batches already prewritten are rolled back.
+func TestCommitCancelledDuringPrewrite(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg)
+	ctx := testCtx(t)
+	p := prefix(t)
+	split(t, c, p+"m")
+	cctx, cancel := context.WithCancel(ctx)
+	var rollbacks atomic.Int64
+	tg.Mem.AddHook(func(hctx context.Context, r *memcluster.Request) *memcluster.Fault {
+		switch req := r.Body.(type) {
+		case *kvrpcpb.PrewriteRequest:
+			if string(c.decodeKey(req.Mutations[0].Key)) == p+"z" {
+				cancel()
+				return &memcluster.Fault{Delay: time.Second}
+			}
+		case *kvrpcpb.BatchRollbackRequest:
+			rollbacks.Add(1)
+		}
+		return nil
+	})
+	tx, _ := c.Begin(ctx, WithLockTTL(20*time.Second))
+	mustSet(t, tx, p+"a", "1", p+"z", "2")
+	err := tx.Commit(cctx)
+	if !errors.Is(err, context.Canceled) || kv.IsUndetermined(err) || kv.IsRetryable(err) {
+		t.Fatalf("commit: %v", err)
+	}
+	if rollbacks.Load() == 0 || rawLocked(t, c, p+"a") {
+		t.Fatalf("rollbacks %d; a locked %v", rollbacks.Load(), rawLocked(t, c, p+"a"))
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -152,7 +152,7 @@ func (sc *scanner) fetch(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := s.visible(); err != nil {
+		if err := s.visible(ctx); err != nil {
 			return err
 		}
 		if ke := resp.GetError(); ke != nil {

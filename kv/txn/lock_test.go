@@ -443,13 +443,14 @@ func TestResolveLiteAndRegion(t *testing.T) {
 	c := open(t, tg)
 	ctx := testCtx(t)
 	p := prefix(t)
-	var region, lite atomic.Int64
+	var region, lite, liteKeys atomic.Int64
 	tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
 		if req, ok := r.Body.(*kvrpcpb.ResolveLockRequest); ok {
 			if len(req.Keys) == 0 {
 				region.Add(1)
 			} else {
 				lite.Add(1)
+				liteKeys.Add(int64(len(req.Keys)))
 			}
 		}
 		return nil
@@ -465,13 +466,23 @@ func TestResolveLiteAndRegion(t *testing.T) {
 		t.Fatalf("region resolves %d, lite %d", region.Load(), lite.Load())
 	}
 	start = ts(t, c)
-	rawPrewrite(t, c, start, crashed{primary: p + "e", ttl: 1}, p+"e", "E", p+"f", "F")
+	rawPrewrite(t, c, start, crashed{primary: p + "e", ttl: 1}, p+"e", "E", p+"f", "F", p+"g", "G", p+"h", "H")
 	pastTTL()
-	if _, err := c.Snapshot(ts(t, c)).BatchGet(ctx, [][]byte{[]byte(p + "e"), []byte(p + "f")}); err != nil {
-		t.Fatal(err)
+	if m, err := c.Snapshot(ts(t, c)).BatchGet(ctx, [][]byte{[]byte(p + "e"), []byte(p + "f"), []byte(p + "g"), []byte(p + "h")}); err != nil || len(m) != 0 {
+		t.Fatal(m, err)
 	}
-	if lite.Load() != 1 || region.Load() != 1 {
-		t.Fatalf("lite resolves %d (want 1: the primary is settled by CheckTxnStatus), region %d", lite.Load(), region.Load())
+	// One batched lite ResolveLock for f, g and h; none for the primary.
+	if lite.Load() != 1 || region.Load() != 1 || liteKeys.Load() != 3 {
+		t.Fatalf("lite resolves %d with %d keys, region %d", lite.Load(), liteKeys.Load(), region.Load())
+	}
+	// Two large transactions with locks in one region: each gets its region-wide resolve.
+	s1, s2 := ts(t, c), ts(t, c)+1
+	rawPrewrite(t, c, s1, crashed{primary: p + "i", ttl: 1, txnSize: 1000}, p+"i", "I", p+"j", "J")
+	rawPrewrite(t, c, s2, crashed{primary: p + "k", ttl: 1, txnSize: 1000}, p+"k", "K", p+"l", "L")
+	pastTTL()
+	got, err = c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), nil, 0)
+	if err != nil || len(got) != 0 || region.Load() != 3 {
+		t.Fatalf("scan %v %v; region resolves %d", keysOf(got), err, region.Load())
 	}
 }
 

@@ -105,7 +105,8 @@ func (r *resolver) remember(startTS uint64, s txnStatus) {
 func (r *resolver) resolve(ctx context.Context, bo *backoff.Backoffer, callerTS uint64, locks []kv.Lock,
 	forRead bool) (resolveResult, error) {
 	var res resolveResult
-	cleaned := make(map[region.VerID]bool)
+	cleaned := make(map[cleanedRegion]bool)
+	lite := make(liteBatch)
 	for _, l := range locks {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -143,12 +144,12 @@ func (r *resolver) resolve(ctx context.Context, bo *backoff.Backoffer, callerTS 
 			res.wait(r.c.cl.PD().UntilExpired(l.StartTS, st.ttl))
 			continue
 		}
-		if err := r.resolveDecided(ctx, bo, l, st, cleaned); err != nil {
+		if err := r.resolveDecided(ctx, bo, l, st, cleaned, lite); err != nil {
 			return res, err
 		}
 		res.note(st, l.StartTS, callerTS)
 	}
-	return res, nil
+	return res, r.flush(ctx, lite)
 }
 
 func (res *resolveResult) wait(ms int64) {
@@ -234,13 +235,13 @@ func (r *resolver) checkTxnStatus(ctx context.Context, bo *backoff.Backoffer, l 
 		primary: resp.GetLockInfo()}, nil
 }
 
-// resolveDecided cleans the lock l of a decided transaction: a pessimistic lock (or a
-// stale one whose primary mismatched) is rolled back with PessimisticRollback, a lock of
-// a small transaction by key (resolve-lock-lite, skipping the primary that
-// CheckTxnStatus already settled), anything else by a region-wide ResolveLock, sent once
-// per region.
+// resolveDecided cleans the lock l of a decided transaction: a pessimistic lock (also
+// one whose primary mismatched) is rolled back with PessimisticRollback; a lock of a
+// small transaction is queued in lite for a ResolveLock with keys (resolve-lock-lite,
+// skipping the primary, which CheckTxnStatus already settled); anything else is resolved
+// by a region-wide ResolveLock, sent once per region and transaction.
 func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l kv.Lock, st txnStatus,
-	cleaned map[region.VerID]bool) error {
+	cleaned map[cleanedRegion]bool, lite liteBatch) error {
 	c := r.c
 	enc := c.cl.Codec().EncodeKey(l.Key)
 	if l.Type == kv.LockPessimistic {
@@ -260,17 +261,8 @@ func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l 
 		return nil
 	}
 	if l.TxnSize < c.cfg.ResolveLockLiteThreshold {
-		if bytes.Equal(l.Key, l.Primary) {
-			return nil
-		}
-		req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS,
-			CommitVersion: st.commitTS, Keys: [][]byte{enc}}
-		resp, err := sendKey[*kvrpcpb.ResolveLockRequest, *kvrpcpb.ResolveLockResponse](ctx, c, bo, l.Key, req, nil)
-		if err != nil {
-			return fmt.Errorf("txn: resolve lock: %w", err)
-		}
-		if ke := resp.GetError(); ke != nil {
-			return c.keyError(ke)
+		if !bytes.Equal(l.Key, l.Primary) {
+			lite.add(l.StartTS, st.commitTS, l.Key)
 		}
 		return nil
 	}
@@ -278,7 +270,8 @@ func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l 
 	if err != nil {
 		return err
 	}
-	if cleaned[loc.Region] {
+	done := cleanedRegion{loc.Region, l.StartTS}
+	if cleaned[done] {
 		return nil
 	}
 	req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS, CommitVersion: st.commitTS}
@@ -289,7 +282,41 @@ func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l 
 	if ke := resp.GetError(); ke != nil {
 		return c.keyError(ke)
 	}
-	cleaned[loc.Region] = true
+	cleaned[cleanedRegion{loc.Region, l.StartTS}] = true
+	return nil
+}
+
+// cleanedRegion records a region-wide ResolveLock of one transaction.
+type cleanedRegion struct {
+	region  region.VerID
+	startTS uint64
+}
+
+// liteBatch collects the keys of resolve-lock-lite per transaction, so that the keys of
+// one transaction are resolved with one ResolveLock per region (batched lite).
+type liteBatch map[uint64]*liteKeys
+
+type liteKeys struct {
+	commitTS uint64
+	keys     [][]byte
+}
+
+func (b liteBatch) add(startTS, commitTS uint64, key []byte) {
+	lk := b[startTS]
+	if lk == nil {
+		lk = &liteKeys{commitTS: commitTS}
+		b[startTS] = lk
+	}
+	lk.keys = append(lk.keys, key)
+}
+
+// flush resolves the collected keys.
+func (r *resolver) flush(ctx context.Context, b liteBatch) error {
+	for startTS, lk := range b {
+		if err := r.resolveKeys(ctx, startTS, lk.commitTS, lk.keys); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -299,19 +326,54 @@ func (r *resolver) resolveDecided(ctx context.Context, bo *backoff.Backoffer, l 
 // roll back. A secondary prewritten without async commit sends the resolver back to the
 // ordinary path with force_sync_commit. Every key is then resolved.
 func (r *resolver) resolveAsyncCommit(ctx context.Context, bo *backoff.Backoffer, l kv.Lock, st txnStatus) (txnStatus, error) {
-	c := r.c
-	pl := c.lockFromInfo(st.primary)
+	pl := r.c.lockFromInfo(st.primary)
 	keys := [][]byte{pl.Key}
 	for _, s := range pl.Secondaries {
 		keys = append(keys, s)
 	}
+	v, err := r.checkSecondaries(ctx, l.StartTS, keys)
+	if err != nil {
+		return txnStatus{}, err
+	}
+	var final txnStatus
+	switch {
+	case v.commitTS > 0:
+		final = txnStatus{commitTS: v.commitTS}
+	case v.missing:
+		final = txnStatus{action: kvrpcpb.Action_NoAction}
+	case v.fallback:
+		s, err := r.statusFromLock(ctx, bo, kv.Lock{Key: l.Key, Primary: pl.Key, StartTS: l.StartTS, TTL: l.TTL}, 0, true)
+		if err != nil || !s.decided() {
+			return s, err
+		}
+		final = s
+	default:
+		final = txnStatus{commitTS: max(v.minCommitTS, pl.MinCommitTS)}
+	}
+	if err := r.resolveKeys(ctx, l.StartTS, final.commitTS, keys); err != nil {
+		return txnStatus{}, err
+	}
+	r.remember(l.StartTS, final)
+	return final, nil
+}
+
+// secondaryVerdict sums up CheckSecondaryLocks over every key of a transaction.
+type secondaryVerdict struct {
+	commitTS    uint64 // a key was found committed at this ts
+	missing     bool   // a key had no lock (TiKV rolled it back, with protection)
+	fallback    bool   // a key was prewritten without async commit
+	minCommitTS uint64 // the largest min commit ts of the locks found
+}
+
+// checkSecondaries sends CheckSecondaryLocks for keys, per region in parallel.
+func (r *resolver) checkSecondaries(ctx context.Context, startTS uint64, keys [][]byte) (secondaryVerdict, error) {
+	c := r.c
 	var mu sync.Mutex
-	commitTS, minCommit := uint64(0), pl.MinCommitTS
-	missing, fallback := false, false
+	var v secondaryVerdict
 	err := region.RunBatches(ctx, c.cl.Sender(), keys, func(k []byte) []byte { return k }, nil, c.cfg.CommitConcurrency,
 		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[[]byte]) error {
 			req := &kvrpcpb.CheckSecondaryLocksRequest{Context: &kvrpcpb.Context{}, Keys: c.encodeKeys(b.Items),
-				StartVersion: l.StartTS}
+				StartVersion: startTS}
 			resp, err := region.SendToRegion[*kvrpcpb.CheckSecondaryLocksRequest, *kvrpcpb.CheckSecondaryLocksResponse](ctx,
 				c.cl.Sender(), bo, b.Location, req, nil)
 			if err != nil {
@@ -322,45 +384,28 @@ func (r *resolver) resolveAsyncCommit(ctx context.Context, bo *backoff.Backoffer
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if resp.GetCommitTs() > 0 {
-				commitTS = resp.GetCommitTs()
-			}
-			if len(resp.GetLocks()) < len(b.Items) {
-				missing = true
-			}
+			v.commitTS = max(v.commitTS, resp.GetCommitTs())
+			v.missing = v.missing || len(resp.GetLocks()) < len(b.Items)
 			for _, li := range resp.GetLocks() {
-				if !li.GetUseAsyncCommit() {
-					fallback = true
-				}
-				minCommit = max(minCommit, li.GetMinCommitTs())
+				v.fallback = v.fallback || !li.GetUseAsyncCommit()
+				v.minCommitTS = max(v.minCommitTS, li.GetMinCommitTs())
 			}
 			return nil
 		})
 	if err != nil {
-		return txnStatus{}, fmt.Errorf("txn: check secondary locks of %d: %w", l.StartTS, err)
+		return v, fmt.Errorf("txn: check secondary locks of %d: %w", startTS, err)
 	}
-	var final txnStatus
-	switch {
-	case commitTS > 0:
-		final = txnStatus{commitTS: commitTS}
-	case missing:
-		final = txnStatus{action: kvrpcpb.Action_NoAction}
-	case fallback:
-		s, err := r.statusFromLock(ctx, bo, kv.Lock{Key: l.Key, Primary: pl.Key, StartTS: l.StartTS, TTL: l.TTL}, 0, true)
-		if err != nil {
-			return txnStatus{}, err
-		}
-		if !s.decided() {
-			return s, nil
-		}
-		final = s
-	default:
-		final = txnStatus{commitTS: minCommit}
-	}
-	err = region.RunBatches(ctx, c.cl.Sender(), keys, func(k []byte) []byte { return k }, nil, c.cfg.CommitConcurrency,
+	return v, nil
+}
+
+// resolveKeys commits (commitTS > 0) or rolls back the locks of transaction startTS on
+// keys, per region in parallel.
+func (r *resolver) resolveKeys(ctx context.Context, startTS, commitTS uint64, keys [][]byte) error {
+	c := r.c
+	err := region.RunBatches(ctx, c.cl.Sender(), keys, func(k []byte) []byte { return k }, nil, c.cfg.CommitConcurrency,
 		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[[]byte]) error {
-			req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: l.StartTS,
-				CommitVersion: final.commitTS, Keys: c.encodeKeys(b.Items)}
+			req := &kvrpcpb.ResolveLockRequest{Context: &kvrpcpb.Context{}, StartVersion: startTS,
+				CommitVersion: commitTS, Keys: c.encodeKeys(b.Items)}
 			resp, err := region.SendToRegion[*kvrpcpb.ResolveLockRequest, *kvrpcpb.ResolveLockResponse](ctx,
 				c.cl.Sender(), bo, b.Location, req, nil)
 			if err != nil {
@@ -372,8 +417,7 @@ func (r *resolver) resolveAsyncCommit(ctx context.Context, bo *backoff.Backoffer
 			return nil
 		})
 	if err != nil {
-		return txnStatus{}, fmt.Errorf("txn: resolve async-commit locks of %d: %w", l.StartTS, err)
+		return fmt.Errorf("txn: resolve locks of %d: %w", startTS, err)
 	}
-	r.remember(l.StartTS, final)
-	return final, nil
+	return nil
 }

@@ -103,13 +103,13 @@ func (s *Snapshot) check(ctx context.Context) error {
 	if err := s.c.cl.PD().ValidateReadTS(ctx, s.ts, false); err != nil {
 		return fmt.Errorf("txn: read at %d: %w", s.ts, err)
 	}
-	return s.visible()
+	return s.visible(ctx)
 }
 
 // visible checks, after a read, that the GC safe point did not pass the snapshot
 // (SB-16): the data read may otherwise be incomplete.
-func (s *Snapshot) visible() error {
-	if err := s.c.cl.PD().CheckVisibility(s.ts); err != nil {
+func (s *Snapshot) visible(ctx context.Context) error {
+	if err := s.c.checkVisibility(ctx, s.ts); err != nil {
 		return fmt.Errorf("txn: read at %d: %w", s.ts, err)
 	}
 	return nil
@@ -179,7 +179,7 @@ func (s *Snapshot) get(ctx context.Context, bo *backoff.Backoffer, key []byte) (
 		if err != nil {
 			return nil, fmt.Errorf("txn: get: %w", err)
 		}
-		if err := s.visible(); err != nil {
+		if err := s.visible(ctx); err != nil {
 			return nil, err
 		}
 		if ke := resp.GetError(); ke != nil {
@@ -273,7 +273,7 @@ func (s *Snapshot) batchGetRegion(ctx context.Context, bo *backoff.Backoffer, lo
 		if err != nil {
 			return err
 		}
-		if err := s.visible(); err != nil {
+		if err := s.visible(ctx); err != nil {
 			return err
 		}
 		var locks []kv.Lock

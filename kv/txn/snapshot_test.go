@@ -10,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
+
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
 	"github.com/tikvsql/tikvsql/kv/cluster"
 	"github.com/tikvsql/tikvsql/kv/region"
+	"github.com/tikvsql/tikvsql/memcluster"
 )
 
 // ports client-go integration_tests/scan_test.go TestScan: forward and reverse scans
@@ -306,5 +309,41 @@ func TestKeyspaceV2(t *testing.T) {
 	mustSet(t, t1, "b", "y")
 	if err := t1.Commit(ctx); !errors.As(err, &wc) || string(wc.Key) != "b" || string(wc.Primary) != "b" {
 		t.Fatalf("conflict keys are user keys: %v", err)
+	}
+}
+
+// ports client-go integration_tests/split_test.go TestSplitBatchGet-style: reads whose
+// region answers a region error (the region moved) locate again and succeed.
+func TestReadsRetryRegionErrors(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg)
+	ctx := testCtx(t)
+	p := prefix(t)
+	put(t, c, p+"a", "1", p+"b", "2", p+"c", "3")
+	var n atomic.Int64
+	tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+		switch r.Method {
+		case "KvGet", "KvBatchGet", "KvScan":
+			if n.Add(1)%2 == 1 {
+				return &memcluster.Fault{RegionError: &errorpb.Error{Message: "moved",
+					RegionNotFound: &errorpb.RegionNotFound{RegionId: r.Context.GetRegionId()}}}
+			}
+		}
+		return nil
+	})
+	snap := c.Snapshot(ts(t, c))
+	if v, err := snap.Get(ctx, []byte(p+"a")); err != nil || string(v) != "1" {
+		t.Fatal(v, err)
+	}
+	if m, err := snap.BatchGet(ctx, [][]byte{[]byte(p + "b"), []byte(p + "c")}); err != nil || len(m) != 2 {
+		t.Fatal(m, err)
+	}
+	for _, o := range [][]IterOption{nil, {Reverse()}} {
+		if got, err := snap.Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0, o...); err != nil || len(got) != 3 {
+			t.Fatal(keysOf(got), err)
+		}
+	}
+	if n.Load() < 8 {
+		t.Fatalf("region errors injected %d", n.Load())
 	}
 }

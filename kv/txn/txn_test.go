@@ -156,6 +156,17 @@ func TestSavepointRollback(t *testing.T) {
 		if err := tx.RollbackTo(cp); !errors.Is(err, kv.ErrTxnDone) {
 			t.Fatalf("rollback to after commit: %v", err)
 		}
+		// Everything rolled back: read-only again, and Commit writes nothing.
+		ro, _ := c.Begin(ctx)
+		cp0 := ro.Checkpoint()
+		mustSet(t, ro, p+"gone", "1")
+		_ = ro.LockKeys(ctx, []byte(p+"x"))
+		if err := ro.RollbackTo(cp0); err != nil || !ro.IsReadOnly() {
+			t.Fatalf("after full rollback: %v, read-only %v, len %d", err, ro.IsReadOnly(), ro.Len())
+		}
+		if err := ro.Commit(ctx); err != nil || ro.CommitTS() != 0 || get(t, c, p+"gone") != "" {
+			t.Fatal("commit of a rolled-back buffer", err)
+		}
 	})
 }
 
