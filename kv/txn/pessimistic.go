@@ -144,6 +144,10 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 		}
 	}
 	if err != nil {
+		var dl *kv.DeadlockError
+		if errors.As(err, &dl) {
+			dl.IsRetryable = deadlockInKeys(dl, keys, tx.startTS)
+		}
 		tx.lockFailed(ctx, keys, err, assigned)
 		return err
 	}
@@ -278,13 +282,6 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 				locks = append(locks, le.lock)
 				continue
 			}
-			var dl *kv.DeadlockError
-			if errors.As(kerr, &dl) {
-				// Retrying helps when the cycle runs through a key of this request: rolling
-				// it back breaks the cycle (client-go's hashInKeys, by key rather than
-				// by TiKV's farmhash).
-				dl.IsRetryable = slices.ContainsFunc(batch, func(k []byte) bool { return bytes.Equal(k, dl.Key) })
-			}
 			var ab *TxnAbortedError
 			if errors.As(kerr, &ab) {
 				ab.StartTS = tx.startTS
@@ -302,6 +299,24 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 			}
 		}
 	}
+}
+
+// deadlockInKeys reports whether a deadlock runs through a key of this lock call, held
+// by us and awaited by another transaction of the cycle: rolling the call's keys back
+// then breaks the cycle, and running it again may succeed (client-go's hashInKeys, which
+// compares TiKV's farmhash of that key; we compare the keys of the wait chain, or the
+// deadlock key when a server sends no chain).
+func deadlockInKeys(dl *kv.DeadlockError, keys [][]byte, startTS uint64) bool {
+	in := func(k []byte) bool { return slices.ContainsFunc(keys, func(x []byte) bool { return bytes.Equal(x, k) }) }
+	if len(dl.WaitChain) == 0 {
+		return len(dl.Key) > 0 && in(dl.Key)
+	}
+	for _, e := range dl.WaitChain {
+		if e.WaitForTxnTS == startTS && in(e.Key) {
+			return true
+		}
+	}
+	return false
 }
 
 // pessimisticTTL is a pessimistic lock's TTL in ms: the transaction's age plus

@@ -192,8 +192,16 @@ func TestPessimisticDeadlock(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if dl.LockTS == 0 || len(dl.Key) == 0 || len(dl.WaitChain) != 2 {
+		if dl.LockTS == 0 || len(dl.LockKey) == 0 {
 			t.Fatalf("deadlock error lacks detail: %+v", dl)
+		}
+		if len(dl.WaitChain) != 2 || (tg.Mem != nil && len(dl.Key) == 0) { // unistore sends no deadlock key
+			t.Fatalf("deadlock error lacks detail: %+v", dl)
+		}
+		// The cycle runs through keys locked by earlier calls: retrying the call alone
+		// cannot help.
+		if dl.IsRetryable {
+			t.Fatal("deadlock over keys of earlier calls marked retryable")
 		}
 		edges := map[[2]uint64]string{}
 		for _, e := range dl.WaitChain {
@@ -420,4 +428,28 @@ func TestPessimisticNoWriteConflict(t *testing.T) {
 			t.Fatal("value")
 		}
 	})
+}
+
+// client-go's hashInKeys rule, by key: a deadlock is retryable when a key of the failed
+// call is what another transaction of the cycle waits for from us.
+func TestDeadlockInKeys(t *testing.T) {
+	keys := [][]byte{[]byte("a"), []byte("b")}
+	const us, them = 10, 20
+	for _, tc := range []struct {
+		name string
+		dl   kv.DeadlockError
+		want bool
+	}{
+		{"chain through our key", kv.DeadlockError{WaitChain: []kv.WaitForEdge{
+			{TxnTS: them, WaitForTxnTS: us, Key: kv.Key("b")}, {TxnTS: us, WaitForTxnTS: them, Key: kv.Key("z")}}}, true},
+		{"chain through an older key", kv.DeadlockError{WaitChain: []kv.WaitForEdge{
+			{TxnTS: them, WaitForTxnTS: us, Key: kv.Key("old")}, {TxnTS: us, WaitForTxnTS: them, Key: kv.Key("a")}}}, false},
+		{"no chain, deadlock key ours", kv.DeadlockError{Key: kv.Key("a")}, true},
+		{"no chain, other key", kv.DeadlockError{Key: kv.Key("q")}, false},
+		{"nothing", kv.DeadlockError{}, false},
+	} {
+		if got := deadlockInKeys(&tc.dl, keys, us); got != tc.want {
+			t.Errorf("%s: %v", tc.name, got)
+		}
+	}
 }
