@@ -307,7 +307,9 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 // compares TiKV's farmhash of that key; we compare the keys of the wait chain, or the
 // deadlock key when a server sends no chain).
 func deadlockInKeys(dl *kv.DeadlockError, keys [][]byte, startTS uint64) bool {
-	in := func(k []byte) bool { return slices.ContainsFunc(keys, func(x []byte) bool { return bytes.Equal(x, k) }) }
+	in := func(k []byte) bool {
+		return slices.ContainsFunc(keys, func(x []byte) bool { return bytes.Equal(x, k) })
+	}
 	if len(dl.WaitChain) == 0 {
 		return len(dl.Key) > 0 && in(dl.Key)
 	}
