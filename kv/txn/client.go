@@ -26,6 +26,7 @@ type Client struct {
 	log      *zap.Logger
 	tracer   kv.TxnTracer
 	bg       *background // async commits and pessimistic heartbeats (issue #8)
+	latches  *latches    // nil unless Config.LocalLatches > 0
 
 	mu     sync.Mutex
 	closed bool
@@ -61,7 +62,7 @@ func NewWithCluster(cl *cluster.Cluster, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%w: kv/txn needs a cluster opened in mode txn", cluster.ErrInvalidConfig)
 	}
 	cfg.setDefaults()
-	c := &Client{cfg: cfg, cl: cl, log: cfg.Logger, bg: newBackground()}
+	c := &Client{cfg: cfg, cl: cl, log: cfg.Logger, bg: newBackground(), latches: newLatches(cfg.LocalLatches)}
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}

@@ -51,6 +51,11 @@ type ProtocolConfig struct {
 	// (DefaultPessimisticLockTTL). The primary lock is kept alive by a heartbeat every
 	// min(HeartbeatInterval, PessimisticLockTTL/2) while the transaction is open.
 	PessimisticLockTTL time.Duration
+	// LocalLatches is the number of slots of the in-process latch table that serialises
+	// this Client's optimistic commits over the same keys and fails early those that
+	// would conflict (TXN-31, see latch.go); 0 (the default) disables it. Keys share
+	// slots by hash, so a small table gives false conflicts.
+	LocalLatches int
 }
 
 func (p *ProtocolConfig) setDefaults() {

@@ -391,6 +391,8 @@ func (u *unionSource) next(ctx context.Context) (kv.KeyValue, bool, error) {
 //   - *kv.AssertionFailedError, *TxnAbortedError (the transaction was rolled back by a
 //     lock resolver; retryable), *kv.BackoffError (locks or regions that did not settle
 //     within the budget); nothing was committed.
+//   - *LatchConflictError: with Config.LocalLatches, a transaction of this Client
+//     committed one of the keys after StartTS; nothing was sent (retryable).
 //   - kv.ErrUndetermined (kv.IsUndetermined): the commit of the primary key may or may
 //     not have happened. Do not retry blindly; read to find out.
 //   - ctx's error: before the primary commit, nothing was committed.
@@ -402,7 +404,15 @@ func (tx *Txn) Commit(ctx context.Context) error {
 	}
 	start := time.Now()
 	cm := newCommitter(tx)
-	err := cm.execute(ctx)
+	unlatch, err := tx.acquireLatches(ctx) // latch.go
+	if err == nil {
+		err = cm.execute(ctx)
+		if err == nil {
+			unlatch(cm.commitTS)
+		} else {
+			unlatch(0)
+		}
+	}
 	tx.endPessimistic(ctx, cm, err)
 	switch {
 	case err == nil:
