@@ -152,6 +152,7 @@ func (c *Client) Begin(ctx context.Context, opts ...TxnOption) (*Txn, error) {
 func requestContext(o *txnOptions) *kvrpcpb.Context {
 	rc := &kvrpcpb.Context{Priority: o.priority.pb(), NotFillCache: o.notFillCache,
 		IsolationLevel: o.proto.isolation.pb()}
+	o.proto.misc.apply(rc)
 	if o.resourceGroup != "" {
 		rc.ResourceControlContext = &kvrpcpb.ResourceControlContext{ResourceGroupName: o.resourceGroup}
 	}

@@ -83,3 +83,29 @@ func TestCommitTSConstraints(t *testing.T) {
 		}
 	})
 }
+
+// Context-only options (TXN-32) reach TiKV with every write.
+func TestMiscOptions(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{}
+		c := openWire(t, tg, w)
+		p := prefix(t)
+		if err := commitPairs(t, c, []TxnOption{WithSyncLog(), WithTxnSource(7), WithDiskFullOpt(DiskFullAllowedOnAlmostFull)},
+			p+"a", "1"); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []DiskFullOpt{DiskFullNotAllowed, DiskFullAllowedOnAlreadyFull} {
+			if d.pb().String() == "" {
+				t.Fatal("unnamed disk-full option")
+			}
+		}
+		pw, _, _ := w.snapshot()
+		if len(pw) == 0 {
+			t.Fatal("no prewrite")
+		}
+		rc := pw[len(pw)-1].GetContext()
+		if !rc.GetSyncLog() || rc.GetTxnSource() != 7 || rc.GetDiskFullOpt() != DiskFullAllowedOnAlmostFull.pb() {
+			t.Fatalf("context %+v", rc)
+		}
+	})
+}

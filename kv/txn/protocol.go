@@ -122,6 +122,7 @@ type protoOptions struct {
 	upperBound   func(uint64) bool
 	waitUntilTSO uint64
 	waitTimeout  time.Duration
+	misc         miscOptions // options.go
 }
 
 // WithPessimistic makes the transaction pessimistic (TXN-5): LockKeys takes locks in
