@@ -48,7 +48,9 @@ func WithTxnSource(source uint64) TxnOption {
 
 // WithDiskFullOpt sets what the transaction's writes do on stores whose disk is
 // (almost) full (default DiskFullNotAllowed).
-func WithDiskFullOpt(d DiskFullOpt) TxnOption { return func(o *txnOptions) { o.proto.misc.diskFull = d } }
+func WithDiskFullOpt(d DiskFullOpt) TxnOption {
+	return func(o *txnOptions) { o.proto.misc.diskFull = d }
+}
 
 // apply sets the fields in rc.
 func (m *miscOptions) apply(rc *kvrpcpb.Context) {
