@@ -106,6 +106,6 @@
 // Snapshots are safe for concurrent use; a Txn serialises its methods with a mutex.
 // Every blocking call takes a ctx that bounds it.
 //
-// Not built yet: pipelined DML, aggressive (fair) locking, shared locks. See
-// docs/txn.md.
+// Not built yet: pipelined DML, statement-level aggressive locking (WithFairLocking
+// covers single-key fair locking), shared locks. See docs/txn.md.
 package txn

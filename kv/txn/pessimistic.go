@@ -31,8 +31,9 @@ type pessimistic struct {
 
 // lockResult is what a lock request reports about one key.
 type lockResult struct {
-	value  []byte
-	exists bool
+	value      []byte
+	exists     bool
+	conflictTS uint64 // fair locking: locked although a newer version was committed at this ts
 }
 
 // IsPessimistic reports whether the transaction was begun with WithPessimistic.
@@ -154,6 +155,9 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 	asked := o.ReturnValues || o.CheckExistence // else TiKV reports no existence
 	for _, k := range keys {
 		r := res[string(k)]
+		// A key locked with conflict holds its lock at the newer version's commit ts;
+		// the prewrite's for-update ts and min commit ts must follow (TXN-8).
+		tx.pess.forUpdateTS = max(tx.pess.forUpdateTS, r.conflictTS)
 		if o.LockOnlyIfExists && !r.exists {
 			continue
 		}
@@ -250,18 +254,27 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 		}
 	}
 	route := routeOptions(&tx.opts, 0)
+	force := tx.opts.proto.fairLocking && len(batch) == 1 // TiKV's force-lock mode takes one key
 	for rounds := 0; ; {
 		req := &kvrpcpb.PessimisticLockRequest{Context: requestContext(&tx.opts), Mutations: muts,
 			PrimaryLock: cd.EncodeKey(tx.pess.primary), StartVersion: tx.startTS, ForUpdateTs: tx.pess.forUpdateTS,
 			IsFirstLock: first, WaitTimeout: o.Wait.waitTimeoutMs(time.Since(start)), ReturnValues: o.ReturnValues,
 			CheckExistence: o.CheckExistence, LockOnlyIfExists: o.LockOnlyIfExists,
 			MinCommitTs: tx.pess.forUpdateTS + 1, LockTtl: tx.pessimisticTTL()}
+		if force {
+			req.WakeUpMode = kvrpcpb.PessimisticLockWakeUpMode_WakeUpModeForceLock
+		}
 		resp, err := region.SendToRegion[*kvrpcpb.PessimisticLockRequest, *kvrpcpb.PessimisticLockResponse](ctx,
 			tx.c.cl.Sender(), bo, loc, req, route)
 		if err != nil {
 			return err
 		}
 		if len(resp.GetErrors()) == 0 {
+			if rs := resp.GetResults(); force && len(rs) == 1 && rs[0].GetType() != kvrpcpb.PessimisticLockKeyResultType_LockResultFailed {
+				emit(batch[0], lockResult{value: rs[0].GetValue(), exists: rs[0].GetExistence(),
+					conflictTS: rs[0].GetLockedWithConflictTs()})
+				return nil
+			}
 			for i, k := range batch {
 				r := lockResult{exists: true}
 				if i < len(resp.GetNotFounds()) {

@@ -453,3 +453,62 @@ func TestDeadlockInKeys(t *testing.T) {
 		}
 	}
 }
+
+// lockCount returns how many pessimistic lock requests w recorded.
+func (w *wire) lockCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.locks
+}
+
+// Fair locking (TXN-8, client-go: integration_tests/2pc_test.go
+// TestPessimisticLockAllowLockWithConflict, the conflicting cases): a waiter woken by
+// the holder's commit gets the lock in the same request, locked with conflict at the
+// holder's commit ts, with the newest value; without it the wake-up costs a second
+// request.
+func TestFairLocking(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{}
+		c := openWire(t, tg, w)
+		ctx := testCtx(t)
+		for _, fair := range []bool{false, true} {
+			p := prefix(t)
+			holder := beginPessimistic(t, c)
+			if err := holder.LockKeys(ctx, []byte(p+"k")); err != nil {
+				t.Fatal(err)
+			}
+			opts := []TxnOption{WithLockWait(LockWait{Kind: LockWaitForever})}
+			if fair {
+				opts = append(opts, WithFairLocking())
+			}
+			waiter := beginPessimistic(t, c, opts...)
+			before := w.lockCount()
+			vals := map[string][]byte{}
+			done := async(func() error {
+				return waiter.LockKeysWithOptions(ctx, LockOptions{ReturnValues: true, Values: vals}, []byte(p+"k"))
+			})
+			time.Sleep(200 * time.Millisecond)
+			mustSet(t, holder, p+"k", "holder")
+			if err := holder.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("fair %v: %v", fair, err)
+			}
+			requests := w.lockCount() - before
+			if string(vals[p+"k"]) != "holder" || (fair && requests != 1) || (!fair && requests < 2) {
+				t.Fatalf("fair %v: value %q after %d lock requests", fair, vals[p+"k"], requests)
+			}
+			if fair && waiter.pess.forUpdateTS < holder.CommitTS() {
+				t.Fatalf("for-update ts %d below the conflict at %d", waiter.pess.forUpdateTS, holder.CommitTS())
+			}
+			mustSet(t, waiter, p+"k", "waiter")
+			if err := waiter.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if get(t, c, p+"k") != "waiter" {
+				t.Fatal("value")
+			}
+		}
+	})
+}

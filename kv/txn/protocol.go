@@ -123,6 +123,7 @@ type protoOptions struct {
 	waitUntilTSO uint64
 	waitTimeout  time.Duration
 	misc         miscOptions // options.go
+	fairLocking  bool
 }
 
 // WithPessimistic makes the transaction pessimistic (TXN-5): LockKeys takes locks in
@@ -149,7 +150,15 @@ func WithOnePC(on bool) TxnOption { return func(o *txnOptions) { o.proto.onePC =
 // (default LockWait{Kind: LockWaitDefault}).
 func WithLockWait(w LockWait) TxnOption { return func(o *txnOptions) { o.proto.lockWait = w } }
 
-// checkOptions validates a transaction's options at Begin.
+// WithFairLocking makes single-key lock requests of a pessimistic transaction use
+// TiKV's force-lock wake-up mode (client-go's aggressive locking, TXN-8): when the
+// holder of a lock we wait for commits, TiKV hands the lock to us at once, at the
+// holder's commit ts ("locked with conflict"), instead of answering with a write
+// conflict that needs a new request; waiters are served in order. The transaction's
+// for-update ts moves up to that commit ts. Multi-key requests are unchanged.
+func WithFairLocking() TxnOption { return func(o *txnOptions) { o.proto.fairLocking = true } }
+
+// check validates a transaction's options at Begin.
 func (o *protoOptions) check() error {
 	if o.isolation != SnapshotIsolation && !o.pessimistic {
 		return ErrIsolationNeedsPessimistic

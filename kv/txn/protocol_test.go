@@ -24,6 +24,7 @@ type wire struct {
 	mu        sync.Mutex
 	prewrites []*kvrpcpb.PrewriteRequest
 	commits   int
+	locks     int // pessimistic lock requests
 	ends      []kv.TxnEnd
 	// zeroMinCommit and zeroOnePC rewrite successful prewrite responses.
 	zeroMinCommit, zeroOnePC bool
@@ -56,6 +57,8 @@ func (w *wire) interceptor() rpc.Interceptor {
 				}
 			case *kvrpcpb.CommitRequest:
 				w.commits++
+			case *kvrpcpb.PessimisticLockRequest:
+				w.locks++
 			}
 			return resp, err
 		}
@@ -73,7 +76,7 @@ func (w *wire) TraceTxnEnd(_ context.Context, ev kv.TxnEnd) {
 func (w *wire) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.prewrites, w.commits, w.ends = nil, 0, nil
+	w.prewrites, w.commits, w.locks, w.ends = nil, 0, 0, nil
 }
 
 func (w *wire) snapshot() (prewrites []*kvrpcpb.PrewriteRequest, commits int, last kv.TxnEnd) {
