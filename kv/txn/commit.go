@@ -74,7 +74,12 @@ func (cm *committer) execute(ctx context.Context) error {
 	if err := cm.chooseProtocol(ctx); err != nil {
 		return err
 	}
-	if err := cm.prewrite(ctx); err != nil {
+	err := cm.prewrite(ctx)
+	if errors.Is(err, errOnePCSplit) {
+		cm.onePC = false // the region split under the batch: commit the parts with 2PC
+		err = cm.prewrite(ctx)
+	}
+	if err != nil {
 		if !kv.IsUndetermined(err) { // an async-commit or 1PC prewrite may have committed
 			cm.cleanup(ctx)
 		}
@@ -106,6 +111,9 @@ func (cm *committer) prewrite(ctx context.Context) error {
 	err := region.RunBatches(ctx, cm.c.cl.Sender(), cm.muts, func(m mutation) []byte { return m.key },
 		cm.route(backoff.Weighted(backoff.BudgetPrewrite)), cm.c.cfg.CommitConcurrency,
 		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[mutation]) error {
+			if cm.onePC && len(b.Items) != len(cm.muts) {
+				return errOnePCSplit // 1PC of a part would commit it alone
+			}
 			size := uint64(len(b.Items)) // TxnSize: the transaction's keys in this region
 			for _, part := range batchBySize(b.Items, cm.c.cfg.CommitBatchSize, func(m mutation) int { return len(m.key) + len(m.value) }) {
 				if err := cm.prewriteBatch(ctx, bo, b.Location, part, size); err != nil {

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +21,11 @@ const (
 	// transaction may lie beyond its start plus elapsed time (SB-8).
 	asyncCommitSafeWindow = 2 * time.Second
 )
+
+// errOnePCSplit: the single batch of a 1PC transaction was regrouped after a region
+// change; 1PC of one part would commit it without the others, so the transaction
+// prewrites again with 2PC. Nothing was written: the batch's request got a region error.
+var errOnePCSplit = errors.New("txn: 1PC batch split by a region change")
 
 // chooseProtocol decides between 1PC, async commit and 2PC (TXN-10, TXN-11). 1PC needs
 // every mutation in one prewrite batch; async commit at most 256 keys of at most 4 KiB
