@@ -65,6 +65,16 @@
 // connection when New opened it. Snapshots are safe for concurrent use; a Txn serialises
 // its methods with a mutex. Every blocking call takes a ctx that bounds it.
 //
-// Not built yet: pessimistic transactions, async commit and 1PC for our own commits,
-// pipelined DML, local latches, assertions on our own mutations. See docs/txn.md.
+// # Async commit and 1PC
+//
+// When enabled (Config.EnableAsyncCommit, Config.Enable1PC, or per transaction
+// WithAsyncCommit and With1PC), a transaction whose mutations fit one batch of one region
+// is committed by its prewrite (1PC), and a small one (at most 256 keys) is committed as
+// soon as every prewrite succeeded (async commit: the primary lock lists the
+// secondaries, so a resolver can decide the transaction from them). Their prewrites may
+// commit, so a lost answer is kv.ErrUndetermined. TiKV may refuse either (a commit ts
+// outside the allowed window); the transaction then commits with 2PC.
+//
+// Not built yet: pessimistic transactions, pipelined DML, local latches, assertions on
+// our own mutations. See docs/txn.md.
 package txn
