@@ -2,6 +2,8 @@ package txn
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -244,4 +246,31 @@ func TestFastPathUndetermined(t *testing.T) {
 	if rollbacks.Load() != 0 {
 		t.Fatal("undetermined commit cleaned up")
 	}
+}
+
+// Async commit and 1PC transactions read back, on every target (conflicts included).
+func TestFastPathRoundTrip(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		c := open(t, tg)
+		ctx := testCtx(t)
+		p := prefix(t)
+		split(t, c, p+"m")
+		for i, opt := range []TxnOption{WithAsyncCommit(), With1PC()} {
+			loser, _ := c.Begin(ctx, opt)
+			tx, _ := c.Begin(ctx, opt)
+			mustSet(t, tx, p+"a", fmt.Sprint(i), p+"z", fmt.Sprint(i))
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0)
+			if err != nil || len(got) != 2 || string(got[1].Value) != fmt.Sprint(i) {
+				t.Fatalf("scan %v %v", keysOf(got), err)
+			}
+			mustSet(t, loser, p+"a", "loser")
+			var wc *kv.WriteConflictError
+			if err := loser.Commit(ctx); !errors.As(err, &wc) {
+				t.Fatalf("conflict: %v", err)
+			}
+		}
+	})
 }
