@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,6 +124,7 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 	cd := cm.c.cl.Codec()
 	pbm := make([]*kvrpcpb.Mutation, len(batch))
 	hasPrimary := false
+	resolved := make(map[uint64]bool) // transactions whose locks this batch resolved
 	for i, m := range batch {
 		pbm[i] = &kvrpcpb.Mutation{Op: m.op, Key: cd.EncodeKey(m.key), Value: m.value}
 		hasPrimary = hasPrimary || bytes.Equal(m.key, cm.primary)
@@ -170,8 +172,15 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 		if err != nil {
 			return err
 		}
-		if res.msBeforeExpired > 0 {
-			if err := bo.BackoffAtMost(ctx, backoff.TxnLock, msDuration(res.msBeforeExpired),
+		wait := res.msBeforeExpired
+		if wait == 0 && slices.ContainsFunc(locks, func(l kv.Lock) bool { return resolved[l.StartTS] }) {
+			wait = 10 // a lock resolved before came back: do not spin
+		}
+		for _, l := range locks {
+			resolved[l.StartTS] = true
+		}
+		if wait > 0 {
+			if err := bo.BackoffAtMost(ctx, backoff.TxnLock, msDuration(wait),
 				&kv.KeyLockedError{Lock: locks[0]}); err != nil {
 				return err
 			}

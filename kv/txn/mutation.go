@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"bytes"
 	"math"
 	"time"
 
@@ -28,16 +27,19 @@ func (m mutation) committed() bool { return m.op != kvrpcpb.Op_CheckNotExists }
 //   - a tombstone: Del, or CheckNotExists when the key was inserted and then deleted
 //     in this transaction (the insert's existence check still applies);
 //   - only FlagNeedLocked, or a pessimistic lock (FlagKeyLocked): Lock.
+//
+// Keys and values alias the buffer, which is not written while (or after) the
+// transaction commits, so a large transaction is not copied a second time.
 func mutationsOf(db *memdb.DB) ([]mutation, int) {
 	var out []mutation
 	size := 0
 	it := db.Iter(kv.KeyRange{}, memdb.IterOptions{WithFlagsOnly: true})
 	for ; it.Valid(); it.Next() {
 		f := it.Flags()
-		m := mutation{key: bytes.Clone(it.Key()), flags: f}
+		m := mutation{key: it.Key(), flags: f}
 		switch {
 		case it.HasValue() && !it.IsDelete():
-			m.value = bytes.Clone(it.Value())
+			m.value = it.Value()
 			m.op = kvrpcpb.Op_Put
 			if f.Has(memdb.FlagPresumeKNE) {
 				m.op = kvrpcpb.Op_Insert

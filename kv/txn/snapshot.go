@@ -122,12 +122,21 @@ func (s *Snapshot) onLocks(ctx context.Context, bo *backoff.Backoffer, locks []k
 		return err
 	}
 	s.mu.Lock()
+	repeated := true // every lock belongs to a transaction this snapshot already settled
+	for _, l := range locks {
+		repeated = repeated && (slices.Contains(s.resolved, l.StartTS) || slices.Contains(s.committed, l.StartTS))
+	}
 	s.resolved = appendNew(s.resolved, res.ignore)
 	s.committed = appendNew(s.committed, res.access)
 	s.mu.Unlock()
-	if res.msBeforeExpired > 0 {
-		cause := &kv.KeyLockedError{Lock: locks[0]}
+	cause := &kv.KeyLockedError{Lock: locks[0]}
+	switch {
+	case res.msBeforeExpired > 0:
 		return bo.BackoffAtMost(ctx, backoff.TxnLockFast, msDuration(res.msBeforeExpired), cause)
+	case repeated:
+		// The server reported locks of transactions it was told to skip: back off rather
+		// than spin, within the read's budget.
+		return bo.Backoff(ctx, backoff.TxnLockFast, cause)
 	}
 	return nil
 }

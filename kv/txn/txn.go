@@ -23,7 +23,7 @@ const (
 
 // Txn is an optimistic transaction: reads see the snapshot at StartTS merged with the
 // transaction's own buffered writes; writes stay in a local buffer until Commit runs
-// two-phase commit. Its methods are safe for concurrent use, but a transaction is a
+// two-phase commit (or, when enabled, 1PC or async commit). Its methods are safe for concurrent use, but a transaction is a
 // sequence of steps: interleaving writes from several goroutines gives no useful order.
 type Txn struct {
 	c       *Client
