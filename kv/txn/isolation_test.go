@@ -40,13 +40,13 @@ func TestReadCommitted(t *testing.T) {
 		if m, err := rc.BatchGet(ctx, [][]byte{[]byte(p + "k"), []byte(p + "l")}); err != nil || string(m[p+"l"]) != "w2" {
 			t.Fatalf("RC batch get = %v %v", m, err)
 		}
-		if kvs, err := rc.Scan(ctx, []byte(p), nil, 0); err != nil || len(kvs) != 2 || string(kvs[0].Value) != "v2" {
+		if kvs, err := rc.Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0); err != nil || len(kvs) != 2 || string(kvs[0].Value) != "v2" {
 			t.Fatalf("RC scan = %v %v", kvs, err)
 		}
 		if v, err := si.Get(ctx, []byte(p+"k")); err != nil || string(v) != "v1" {
 			t.Fatalf("SI get = %q %v", v, err)
 		}
-		if kvs, err := si.Scan(ctx, []byte(p), nil, 0); err != nil || string(kvs[1].Value) != "w1" {
+		if kvs, err := si.Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0); err != nil || string(kvs[1].Value) != "w1" {
 			t.Fatalf("SI scan = %v %v", kvs, err)
 		}
 		// RCCheckTS: before any lock the transaction's newest ts is its start ts.
