@@ -95,7 +95,10 @@ func (tx *Txn) keysToLock(keys [][]byte, o *LockOptions) ([][]byte, error) {
 	var todo [][]byte
 	for _, k := range keys {
 		f := tx.mem.Flags(k)
-		if !f.Has(memdb.FlagKeyLocked) {
+		_, known := tx.pess.values[string(k)]
+		if !f.Has(memdb.FlagKeyLocked) || (o.ReturnValues && !known) {
+			// Not locked yet, or locked without reading the value: TiKV locks a key the
+			// transaction holds again, at the new for-update ts, and returns its value.
 			if err := tx.checkEntries(k); err != nil {
 				return nil, err
 			}
@@ -149,7 +152,9 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 		if errors.As(err, &dl) {
 			dl.IsRetryable = deadlockInKeys(dl, keys, tx.startTS)
 		}
-		tx.lockFailed(ctx, keys, err, assigned)
+		// Keys the transaction already held (locked again for their values) stay locked.
+		fresh := slices.DeleteFunc(slices.Clone(keys), func(k []byte) bool { return tx.mem.Flags(k).Has(memdb.FlagKeyLocked) })
+		tx.lockFailed(ctx, fresh, err, assigned)
 		return err
 	}
 	asked := o.ReturnValues || o.CheckExistence // else TiKV reports no existence
@@ -171,10 +176,12 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 			}
 			tx.pess.known[string(k)] = r.exists
 		}
+		if !tx.mem.Flags(k).Has(memdb.FlagKeyLocked) {
+			tx.pess.locked++
+		}
 		if err := tx.mem.UpdateFlags(k, set, 0); err != nil {
 			return err
 		}
-		tx.pess.locked++
 		if o.ReturnValues {
 			if tx.pess.values == nil {
 				tx.pess.values = make(map[string][]byte)

@@ -512,3 +512,33 @@ func TestFairLocking(t *testing.T) {
 		}
 	})
 }
+
+// A key locked without ReturnValues and locked again with it returns its value (TiKV
+// locks a key the transaction holds again); a key whose value is known is not sent.
+func TestPessimisticRelockForValues(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{}
+		c := openWire(t, tg, w)
+		ctx := testCtx(t)
+		p := prefix(t)
+		put(t, c, p+"k", "v")
+		tx := beginPessimistic(t, c)
+		if err := tx.LockKeys(ctx, []byte(p+"k")); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ {
+			before := w.lockCount()
+			vals := map[string][]byte{}
+			if err := tx.LockKeysWithOptions(ctx, LockOptions{ReturnValues: true, Values: vals}, []byte(p+"k")); err != nil {
+				t.Fatal(err)
+			}
+			sent := w.lockCount() - before
+			if string(vals[p+"k"]) != "v" || tx.pess.locked != 1 || sent != 1-i {
+				t.Fatalf("round %d: values %v, locked %d, %d requests", i, vals, tx.pess.locked, sent)
+			}
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
