@@ -117,7 +117,7 @@ func TestPessimisticResolvesAsyncCommitLock(t *testing.T) {
 // one whose TTL is kept alive.
 func TestPessimisticPrimaryReset(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
-		c := open(t, tg, func(cfg *Config) { cfg.PessimisticLockTTL = 500 * time.Millisecond })
+		c := open(t, tg, func(cfg *Config) { cfg.PessimisticLockTTL = time.Second })
 		ctx := testCtx(t)
 		p := prefix(t)
 		blocker := beginPessimistic(t, c)
@@ -144,7 +144,7 @@ func TestPessimisticPrimaryReset(t *testing.T) {
 		if string(tx.pess.primary) != p+"c" {
 			t.Fatalf("primary %q", tx.pess.primary)
 		}
-		time.Sleep(1200 * time.Millisecond)
+		time.Sleep(2500 * time.Millisecond)
 		o2 := beginPessimistic(t, c)
 		if err := lockWith(ctx, o2, LockWait{Kind: LockWaitNoWait}, p+"c"); !errors.Is(err, kv.ErrLockNoWait) {
 			t.Fatalf("new primary not kept alive: %v", err)
