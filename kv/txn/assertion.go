@@ -108,3 +108,23 @@ func (cm *committer) checkAssertionsByLocks() error {
 	}
 	return nil
 }
+
+// deferAssertion records an assertion failure of one prewrite batch (which TiKV did not
+// apply) and lets the other batches go on, so that any other error of the prewrite is
+// the one reported (client-go: an assertion failure loses to every other batch error).
+// prewriteAll returns it once every batch is done.
+func (cm *committer) deferAssertion(err error) error {
+	cm.p.mu.Lock()
+	defer cm.p.mu.Unlock()
+	if cm.p.assertion == nil {
+		cm.p.assertion = err
+	}
+	return nil
+}
+
+// deferredAssertion returns the assertion failure recorded by deferAssertion.
+func (cm *committer) deferredAssertion() error {
+	cm.p.mu.Lock()
+	defer cm.p.mu.Unlock()
+	return cm.p.assertion
+}

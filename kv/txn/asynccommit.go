@@ -46,10 +46,11 @@ type commitProto struct {
 	minCommitTS uint64 // floor sent with every prewrite
 	maxCommitTS uint64 // async commit / 1PC bound
 
-	mu       sync.Mutex
-	floor    uint64 // largest MinCommitTs TiKV returned
-	fellBack bool   // some async prewrite returned 0
-	onePCTS  uint64 // 1PC commit ts
+	mu        sync.Mutex
+	assertion error  // first assertion failure of a prewrite batch (assertion.go)
+	floor     uint64 // largest MinCommitTs TiKV returned
+	fellBack  bool   // some async prewrite returned 0
+	onePCTS   uint64 // 1PC commit ts
 }
 
 // protocol names the protocol the commit used, for tracing.
@@ -202,6 +203,13 @@ func (cm *committer) notePrewrite(resp *kvrpcpb.PrewriteResponse) {
 // the region found by fitsOneRequest; if the region moved meanwhile (TiKV answered with a
 // region error, so nothing was written) the commit goes on with the other protocols.
 func (cm *committer) prewriteAll(ctx context.Context) error {
+	if err := cm.prewriteProtocol(ctx); err != nil {
+		return err
+	}
+	return cm.deferredAssertion()
+}
+
+func (cm *committer) prewriteProtocol(ctx context.Context) error {
 	if !cm.p.onePC {
 		return cm.prewrite(ctx)
 	}

@@ -339,3 +339,33 @@ func TestAssertionLosesToOtherErrors(t *testing.T) {
 		}
 	})
 }
+
+// An assertion failure in one region's prewrite loses to a write conflict in another's
+// (client-go: integration_tests/assertion_test.go TestAssertionErrorLessPriorToOtherError,
+// noBatch cases); alone, it fails the commit and nothing is written.
+func TestAssertionLosesAcrossRegions(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		c := open(t, tg)
+		ctx := testCtx(t)
+		p := prefix(t)
+		split(t, c, p+"m")
+		put(t, c, p+"a", "exists")
+		for _, conflict := range []bool{true, false} {
+			tx, _ := c.Begin(ctx, WithAssertionLevel(AssertionStrict))
+			mustSet(t, tx, p+"a", "x", p+"z", "y")
+			_ = tx.Assert([]byte(p+"a"), kv.AssertNotExist)
+			if conflict {
+				put(t, c, p+"z", "winner")
+			}
+			err := tx.Commit(ctx)
+			var wc *kv.WriteConflictError
+			var af *kv.AssertionFailedError
+			if conflict && !errors.As(err, &wc) || !conflict && !errors.As(err, &af) {
+				t.Fatalf("conflict %v: %v", conflict, err)
+			}
+		}
+		if get(t, c, p+"a") != "exists" || get(t, c, p+"z") != "winner" {
+			t.Fatal("a failed commit wrote data")
+		}
+	})
+}
