@@ -21,10 +21,14 @@ const (
 	stateUnknown             // Commit's outcome is undetermined
 )
 
-// Txn is an optimistic transaction: reads see the snapshot at StartTS merged with the
-// transaction's own buffered writes; writes stay in a local buffer until Commit runs
-// two-phase commit (or, when enabled, 1PC or async commit). Its methods are safe for concurrent use, but a transaction is a
-// sequence of steps: interleaving writes from several goroutines gives no useful order.
+// Txn is a transaction: reads see the snapshot at StartTS (or, under ReadCommitted, the
+// latest committed data) merged with the transaction's own buffered writes; writes stay
+// in a local buffer until Commit runs two-phase commit (or, when enabled, 1PC or async
+// commit). It is optimistic unless begun WithPessimistic, in which case LockKeys takes
+// locks in TiKV at once (see LockKeysWithOptions). Its methods are safe for concurrent
+// use, but a transaction is a sequence of steps: interleaving writes from several
+// goroutines gives no useful order. Iter and Scan read the snapshot even for keys whose
+// values a pessimistic lock returned; Get and BatchGet return those values.
 type Txn struct {
 	c       *Client
 	snap    *Snapshot
