@@ -84,9 +84,18 @@ func assertionOf(f memdb.KeyFlags) kvrpcpb.Assertion {
 }
 
 // checkAssertionsByLocks compares the assertions with what pessimistic locks reported
-// about the keys' existence (client-go's checkAssertionByPessimisticLockResults): a
-// contradiction fails the commit before anything is prewritten.
+// about the keys' existence (client-go's checkAssertionByPessimisticLockResults). A
+// contradiction is recorded like a prewrite's assertion failure: the prewrite still runs
+// (without async commit or 1PC, whose success would be a commit) so that any other error
+// it meets is reported instead, and the commit then fails with the assertion error.
 func (cm *committer) checkAssertionsByLocks() error {
+	if err := cm.assertionsByLocks(); err != nil {
+		return cm.deferAssertion(err)
+	}
+	return nil
+}
+
+func (cm *committer) assertionsByLocks() error {
 	if cm.tx.opts.proto.assertion == AssertionOff {
 		return nil
 	}

@@ -81,7 +81,9 @@ func (cm *committer) chooseProtocol(ctx context.Context) error {
 	if err := cm.checkTxnAge(); err != nil {
 		return err
 	}
-	if !cm.hasLocks || o.upperBound != nil { // TiKV would choose a commit ts we cannot check
+	if !cm.hasLocks || o.upperBound != nil || cm.deferredAssertion() != nil {
+		// TiKV would choose a commit ts we cannot check, or a successful prewrite would be
+		// a commit although the client already found an assertion failure.
 		return nil
 	}
 	keySize := 0

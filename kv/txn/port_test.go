@@ -369,3 +369,34 @@ func TestAssertionLosesAcrossRegions(t *testing.T) {
 		}
 	})
 }
+
+// A client-side assertion failure (from pessimistic lock results) turns async commit
+// off, lets the prewrite run and fails the commit with it afterwards, writing nothing
+// (client-go: 2pc.go checkAssertionByPessimisticLockResults, stashed error).
+func TestAssertionByLockResultsStashed(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{}
+		c := openWire(t, tg, w)
+		ctx := testCtx(t)
+		p := prefix(t)
+		tx := beginPessimistic(t, c, WithAsyncCommit(true), WithOnePC(true))
+		if err := tx.LockKeysWithOptions(ctx, LockOptions{CheckExistence: true}, []byte(p+"absent")); err != nil {
+			t.Fatal(err)
+		}
+		mustSet(t, tx, p+"absent", "v")
+		_ = tx.Assert([]byte(p+"absent"), kv.AssertExist)
+		var af *kv.AssertionFailedError
+		if err := tx.Commit(ctx); !errors.As(err, &af) {
+			t.Fatalf("commit: %v", err)
+		}
+		pw, commits, _ := w.snapshot()
+		for _, r := range pw {
+			if r.UseAsyncCommit || r.TryOnePc {
+				t.Fatal("fast path despite a known assertion failure")
+			}
+		}
+		if len(pw) == 0 || commits != 0 || get(t, c, p+"absent") != "" {
+			t.Fatalf("%d prewrites, %d commits", len(pw), commits)
+		}
+	})
+}
