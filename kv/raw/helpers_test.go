@@ -1,11 +1,14 @@
 package raw_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv/cluster"
@@ -86,3 +89,61 @@ func split(t testing.TB, c *raw.Client, tg testcluster.Target, keys ...string) {
 type timeDuration = time.Duration
 
 const time1 = time.Second
+
+// checkClipped installs a hook on a memory target that fails the test when a range
+// request (RawScan, RawDeleteRange, RawChecksum) reaches beyond the region it is sent to,
+// or when a request does not carry the target's API version: the client, not the server,
+// must clip ranges to regions and stamp the API version.
+func checkClipped(t *testing.T, tg testcluster.Target) {
+	t.Helper()
+	if tg.Mem == nil {
+		return
+	}
+	v2 := tg.Keyspace != ""
+	regionKey := func(wire []byte) []byte {
+		if v2 {
+			return memcluster.RegionKey(wire)
+		}
+		return wire
+	}
+	within := func(id uint64, lo, hi []byte) bool {
+		for _, r := range tg.Mem.Regions() {
+			if r.Meta.Id != id {
+				continue
+			}
+			s, e := r.Meta.StartKey, r.Meta.EndKey
+			loOK := bytes.Compare(regionKey(lo), s) >= 0
+			hiOK := len(e) == 0 || (len(hi) > 0 && bytes.Compare(regionKey(hi), e) <= 0)
+			return loOK && hiOK
+		}
+		return true // the region is gone; the server answers with a region error
+	}
+	remove := tg.Mem.AddHook(func(_ context.Context, req *memcluster.Request) *memcluster.Fault {
+		if got := req.Context.GetApiVersion() == kvrpcpb.APIVersion_V2; got != v2 {
+			t.Errorf("%s carries API v2 = %v on a v2 = %v target", req.Method, got, v2)
+		}
+		id := req.Context.GetRegionId()
+		switch b := req.Body.(type) {
+		case *kvrpcpb.RawScanRequest:
+			lo, hi := b.StartKey, b.EndKey
+			if b.Reverse {
+				lo, hi = hi, lo
+			}
+			if !within(id, lo, hi) {
+				t.Errorf("RawScan [%q, %q) not clipped to region %d", lo, hi, id)
+			}
+		case *kvrpcpb.RawDeleteRangeRequest:
+			if !within(id, b.StartKey, b.EndKey) {
+				t.Errorf("RawDeleteRange [%q, %q) not clipped to region %d", b.StartKey, b.EndKey, id)
+			}
+		case *kvrpcpb.RawChecksumRequest:
+			for _, r := range b.Ranges {
+				if !within(id, r.StartKey, r.EndKey) {
+					t.Errorf("RawChecksum [%q, %q) not clipped to region %d", r.StartKey, r.EndKey, id)
+				}
+			}
+		}
+		return nil
+	})
+	t.Cleanup(remove)
+}

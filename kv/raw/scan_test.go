@@ -26,6 +26,7 @@ func fill(t *testing.T, c *raw.Client, tg testcluster.Target, p string, n int) (
 		}
 	}
 	split(t, c, tg, splits...)
+	checkClipped(t, tg)
 	if tg.Mem != nil && len(tg.Mem.Regions()) <= len(splits) {
 		t.Fatalf("%d regions after %d splits", len(tg.Mem.Regions()), len(splits))
 	}
