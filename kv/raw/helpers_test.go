@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv/cluster"
@@ -106,10 +107,13 @@ func checkClipped(t *testing.T, tg testcluster.Target) {
 		}
 		return wire
 	}
-	within := func(id uint64, lo, hi []byte) bool {
+	within := func(id uint64, epoch *metapb.RegionEpoch, lo, hi []byte) bool {
 		for _, r := range tg.Mem.Regions() {
 			if r.Meta.Id != id {
 				continue
+			}
+			if r.Meta.RegionEpoch.GetVersion() != epoch.GetVersion() {
+				return true // a stale epoch; the server answers EpochNotMatch
 			}
 			s, e := r.Meta.StartKey, r.Meta.EndKey
 			loOK := bytes.Compare(regionKey(lo), s) >= 0
@@ -129,16 +133,16 @@ func checkClipped(t *testing.T, tg testcluster.Target) {
 			if b.Reverse {
 				lo, hi = hi, lo
 			}
-			if !within(id, lo, hi) {
+			if !within(id, req.Context.GetRegionEpoch(), lo, hi) {
 				t.Errorf("RawScan [%q, %q) not clipped to region %d", lo, hi, id)
 			}
 		case *kvrpcpb.RawDeleteRangeRequest:
-			if !within(id, b.StartKey, b.EndKey) {
+			if !within(id, req.Context.GetRegionEpoch(), b.StartKey, b.EndKey) {
 				t.Errorf("RawDeleteRange [%q, %q) not clipped to region %d", b.StartKey, b.EndKey, id)
 			}
 		case *kvrpcpb.RawChecksumRequest:
 			for _, r := range b.Ranges {
-				if !within(id, r.StartKey, r.EndKey) {
+				if !within(id, req.Context.GetRegionEpoch(), r.StartKey, r.EndKey) {
 					t.Errorf("RawChecksum [%q, %q) not clipped to region %d", r.StartKey, r.EndKey, id)
 				}
 			}
