@@ -239,8 +239,11 @@ func TestContextCancellation(t *testing.T) {
 			return &memcluster.Fault{Delay: time.Minute}
 		})()
 		for name, run := range map[string]func(ctx context.Context) error{
-			"Get":      func(ctx context.Context) error { _, err := c.Get(ctx, key(p, 1)); return err },
-			"BatchGet": func(ctx context.Context) error { _, err := c.BatchGet(ctx, [][]byte{key(p, 1), key(p, 29)}); return err },
+			"Get": func(ctx context.Context) error { _, err := c.Get(ctx, key(p, 1)); return err },
+			"BatchGet": func(ctx context.Context) error {
+				_, err := c.BatchGet(ctx, [][]byte{key(p, 1), key(p, 29)})
+				return err
+			},
 			"Scan":     func(ctx context.Context) error { _, err := c.Scan(ctx, []byte(p), nil, 10); return err },
 			"Checksum": func(ctx context.Context) error { _, err := c.Checksum(ctx, []byte(p), nil); return err },
 			"Iter": func(ctx context.Context) error {
