@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
-	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
@@ -284,5 +283,3 @@ func TestIteratorCancel(t *testing.T) {
 		t.Fatalf("Err = %v, want context.Canceled", it.Err())
 	}
 }
-
-var _ = kvrpcpb.APIVersion_V2
