@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
+	"go.uber.org/goleak"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
@@ -282,4 +283,22 @@ func TestIteratorCancel(t *testing.T) {
 	if !errors.Is(it.Err(), context.Canceled) {
 		t.Fatalf("Err = %v, want context.Canceled", it.Err())
 	}
+}
+
+// An iterator that is dropped without Close leaves no goroutine behind once its last
+// fetch completes: fetch goroutines deliver into a buffered channel and exit.
+func TestIteratorAbandoned(t *testing.T) {
+	tg := testcluster.Memory(t, memcluster.Options{})
+	p := prefix(t)
+	c := open(t, tg, func(cfg *raw.Config) { cfg.ScanBatchSize = 2 })
+	fill(t, c, tg, p, 10)
+	if _, err := c.Scan(testCtx(t), []byte(p), nil, 3); err != nil { // warm connections
+		t.Fatal(err)
+	}
+	ignore := goleak.IgnoreCurrent()
+	it := c.Iter(context.Background(), []byte(p), kv.Key(p).PrefixNext())
+	if !it.Next() || !it.Next() || !it.Next() { // the third pair starts the third fetch
+		t.Fatal(it.Err())
+	}
+	goleak.VerifyNone(t, ignore)
 }

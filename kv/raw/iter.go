@@ -8,9 +8,12 @@ import (
 	"github.com/tikvsql/tikvsql/kv"
 )
 
-// Iterator streams the pairs of a range (see Client.Iter). A prefetch goroutine reads the
-// next batch (Config.ScanBatchSize pairs, one RawScan RPC) while the caller consumes the
-// current one, so memory stays bounded by two batches. Use it from one goroutine:
+// Iterator streams the pairs of a range (see Client.Iter). While the caller consumes one
+// batch (Config.ScanBatchSize pairs, one RawScan RPC), a goroutine fetches the next one,
+// so memory stays bounded by two batches. Each fetch goroutine ends on its own when its
+// RPC completes (or ctx ends), so even an iterator that is never closed leaves nothing
+// running for long; Close cancels the fetch in flight and waits for it. Use an Iterator
+// from one goroutine:
 //
 //	it := c.Iter(ctx, start, end)
 //	defer it.Close()
@@ -19,11 +22,13 @@ import (
 //	}
 //	if err := it.Err(); err != nil { ... }
 type Iterator struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	ch     chan batchResult // unbuffered: the goroutine holds at most one batch ahead
-	wg     sync.WaitGroup
-	once   sync.Once
+	ctx     context.Context
+	cancel  context.CancelFunc
+	s       *scanner
+	n       int
+	pending chan batchResult // the fetch in flight (capacity 1), nil when none
+	wg      sync.WaitGroup
+	once    sync.Once
 
 	cur []kv.KeyValue
 	pos int
@@ -39,15 +44,15 @@ type batchResult struct {
 // Iter returns an iterator over [start, end) (an empty end is the end of the keyspace),
 // ascending, or descending with WithReverse; both directions take the same [start, end)
 // order. ctx bounds the whole iteration: when it ends, Next returns false and Err reports
-// it. Close the iterator (or end ctx) when done to stop the prefetch goroutine. There is
-// no MaxScan cap. Options: WithReverse, WithKeyOnly, WithColumnFamily.
+// it. The first batch is requested at once. There is no MaxScan cap. Options:
+// WithReverse, WithKeyOnly, WithColumnFamily.
 //
 // Errors (from Err): kv.ErrInvalidRange, ErrInvalidArgument (including a reverse
 // iteration without an end key under API v1), *ServerError, the region layer's errors,
 // ctx's error, kv.ErrClosed.
 func (c *Client) Iter(ctx context.Context, start, end []byte, opts ...Option) *Iterator {
 	const op = "Iter"
-	it := &Iterator{}
+	it := &Iterator{eof: true}
 	if err := c.check(op); err != nil {
 		it.err = err
 		return it
@@ -61,36 +66,25 @@ func (c *Client) Iter(ctx context.Context, start, end []byte, opts ...Option) *I
 		it.err = err
 		return it
 	}
-	s := &scanner{c: c, lo: kv.Key(start).Clone(), hi: kv.Key(end).Clone(), reverse: o.reverse, keyOnly: o.keyOnly, cf: o.cf}
+	it.eof = false
+	it.s = &scanner{c: c, lo: kv.Key(start).Clone(), hi: kv.Key(end).Clone(), reverse: o.reverse, keyOnly: o.keyOnly, cf: o.cf}
+	it.n = c.cfg.ScanBatchSize
 	it.ctx, it.cancel = context.WithCancel(ctx)
-	it.ch = make(chan batchResult)
-	it.wg.Add(1)
-	go it.prefetch(it.ctx, s, c.cfg.ScanBatchSize)
+	it.fetch()
 	return it
 }
 
-// prefetch reads batches and hands them over until the range ends, an error occurs or
-// ctx ends. It closes ch when it stops.
-func (it *Iterator) prefetch(ctx context.Context, s *scanner, n int) {
-	defer it.wg.Done()
-	defer close(it.ch)
-	for {
-		kvs, err := s.next(ctx, n)
-		if kvs == nil && err == nil {
-			return
-		}
-		if err != nil {
-			err = fmt.Errorf("raw: Iter: %w", err)
-		}
-		select {
-		case it.ch <- batchResult{kvs: kvs, err: err}:
-		case <-ctx.Done():
-			return
-		}
-		if err != nil {
-			return
-		}
-	}
+// fetch starts reading the next batch in a goroutine that delivers into a buffered
+// channel and exits.
+func (it *Iterator) fetch() {
+	ch := make(chan batchResult, 1)
+	it.pending = ch
+	it.wg.Add(1)
+	go func() {
+		defer it.wg.Done()
+		kvs, err := it.s.next(it.ctx, it.n)
+		ch <- batchResult{kvs: kvs, err: err}
+	}()
 }
 
 // Next advances to the next pair and reports whether there is one. It returns false at
@@ -99,23 +93,29 @@ func (it *Iterator) Next() bool {
 	if it.err != nil || it.eof {
 		return false
 	}
-	it.pos++
-	if it.pos < len(it.cur) {
+	if it.pos+1 < len(it.cur) {
+		it.pos++
 		return true
 	}
-	r, ok := <-it.ch
-	switch {
-	case !ok:
-		it.eof, it.cur = true, nil
-		if err := it.ctx.Err(); err != nil {
-			it.err = fmt.Errorf("raw: Iter: %w", err) // the goroutine stopped early
-		}
-		return false
-	case r.err != nil:
-		it.err, it.cur = r.err, nil
+	it.cur, it.pos = nil, 0
+	if it.pending == nil {
+		it.eof = true
 		return false
 	}
-	it.cur, it.pos = r.kvs, 0
+	r := <-it.pending
+	it.pending = nil
+	switch {
+	case r.err != nil:
+		it.err = fmt.Errorf("raw: Iter: %w", r.err)
+		return false
+	case r.kvs == nil:
+		it.eof = true
+		return false
+	}
+	it.cur = r.kvs
+	if !it.s.done { // the channel receive orders this read after the fetch's writes
+		it.fetch()
+	}
 	return true
 }
 
@@ -141,14 +141,14 @@ func (it *Iterator) Value() []byte {
 // Close.
 func (it *Iterator) Err() error { return it.err }
 
-// Close stops the prefetch goroutine and waits for it to exit. It is idempotent; Next
-// returns false afterwards.
+// Close cancels the fetch in flight, waits for it and releases the iterator. It is
+// idempotent; Next returns false afterwards and Err keeps any earlier error.
 func (it *Iterator) Close() {
 	it.once.Do(func() {
 		if it.cancel != nil {
 			it.cancel()
 			it.wg.Wait()
 		}
-		it.eof, it.cur = true, nil
+		it.eof, it.cur, it.pending = true, nil, nil
 	})
 }
