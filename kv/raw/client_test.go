@@ -1,10 +1,14 @@
 package raw_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
@@ -121,6 +125,7 @@ func TestServerError(t *testing.T) {
 		"invalid cf name: foo":                                     raw.ErrInvalidArgument,
 		"cf is deprecated in API V2, cf name: write":               raw.ErrInvalidArgument,
 		"The length of ttls does not equal to the length of pairs": raw.ErrInvalidArgument,
+		"Key is too large: 9000 > 8192":                            kv.ErrKeyTooLarge,
 	} {
 		err := error(&raw.ServerError{Op: "RawPut", Message: msg})
 		if !errors.Is(err, want) {
@@ -132,5 +137,31 @@ func TestServerError(t *testing.T) {
 	}
 	if err := (&raw.ServerError{Message: "something else"}); err.Unwrap() != nil {
 		t.Errorf("unknown message unwraps to %v", err.Unwrap())
+	}
+}
+
+// APIVersion 2 without a keyspace name addresses the DEFAULT keyspace (ID 0): keys travel
+// with the raw prefix "r\x00\x00\x00" and come back without it.
+func TestDefaultKeyspace(t *testing.T) {
+	tg := testcluster.Memory(t, memcluster.Options{})
+	ctx, p := testCtx(t), prefix(t)
+	var sawPrefix atomic.Bool
+	defer tg.Mem.AddHook(func(_ context.Context, req *memcluster.Request) *memcluster.Fault {
+		if put, ok := req.Body.(*kvrpcpb.RawPutRequest); ok {
+			sawPrefix.Store(bytes.HasPrefix(put.Key, []byte("r\x00\x00\x00"+p)) &&
+				req.Context.GetApiVersion() == kvrpcpb.APIVersion_V2 && req.Context.GetKeyspaceId() == 0)
+		}
+		return nil
+	})()
+	c := open(t, tg, func(cfg *raw.Config) { cfg.APIVersion = 2 })
+	if err := c.Put(ctx, []byte(p+"k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if !sawPrefix.Load() {
+		t.Fatal("the put did not carry the DEFAULT keyspace's raw prefix and API v2")
+	}
+	kvs, err := c.Scan(ctx, nil, nil, 0)
+	if err != nil || len(kvs) != 1 || string(kvs[0].Key) != p+"k" {
+		t.Fatalf("scan of the DEFAULT keyspace = %v, %v", kvs, err)
 	}
 }

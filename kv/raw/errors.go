@@ -34,9 +34,9 @@ var (
 
 // ServerError is an error TiKV reported in a raw response's error field (not a region
 // error, which the client retries): the request reached TiKV and was refused. Message is
-// TiKV's text. It unwraps to ErrTTLNotEnabled or ErrInvalidArgument when the message
-// identifies one of those conditions, and to kv.ErrAPIVersionMismatch when TiKV
-// reports an API version mismatch.
+// TiKV's text. It unwraps to the sentinel the message identifies: ErrTTLNotEnabled,
+// ErrInvalidArgument (bad column family, TTL count), kv.ErrAPIVersionMismatch or
+// kv.ErrKeyTooLarge; otherwise to nothing.
 type ServerError struct {
 	Op      string // the operation, such as "RawPut"
 	Message string // TiKV's error text
@@ -55,6 +55,8 @@ func (e *ServerError) Unwrap() error {
 		return ErrTTLNotEnabled
 	case strings.Contains(m, "api version"):
 		return kv.ErrAPIVersionMismatch
+	case strings.Contains(m, "key is too large"), strings.Contains(m, "key too large"):
+		return kv.ErrKeyTooLarge
 	case strings.Contains(m, "invalid cf"), strings.Contains(m, "cf is deprecated"),
 		strings.Contains(m, "length of ttls"):
 		return ErrInvalidArgument
