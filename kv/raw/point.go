@@ -108,7 +108,7 @@ func (c *Client) Delete(ctx context.Context, key []byte, opts ...Option) error {
 	return serverError("RawDelete", resp.Error)
 }
 
-// TTL returns how long key has left to live, rounded up to whole seconds by TiKV, or 0
+// TTL returns how long key has left to live, in the whole seconds TiKV reports, or 0
 // for a key without TTL. A missing (or expired) key fails with kv.ErrNotFound.
 // Options: WithColumnFamily.
 //
