@@ -3,6 +3,7 @@ package raw
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/tikvsql/tikvsql/kv"
@@ -11,9 +12,9 @@ import (
 // Iterator streams the pairs of a range (see Client.Iter). While the caller consumes one
 // batch (Config.ScanBatchSize pairs, one RawScan RPC), a goroutine fetches the next one,
 // so memory stays bounded by two batches. Each fetch goroutine ends on its own when its
-// RPC completes (or ctx ends), so even an iterator that is never closed leaves nothing
-// running for long; Close cancels the fetch in flight and waits for it. Use an Iterator
-// from one goroutine:
+// RPC completes or fails (or ctx ends), so even an iterator that is never closed leaves
+// nothing running after that, and its context is released when it is garbage collected;
+// Close cancels the fetch in flight and waits for it. Use an Iterator from one goroutine:
 //
 //	it := c.Iter(ctx, start, end)
 //	defer it.Close()
@@ -70,6 +71,7 @@ func (c *Client) Iter(ctx context.Context, start, end []byte, opts ...Option) *I
 	it.s = &scanner{c: c, lo: kv.Key(start).Clone(), hi: kv.Key(end).Clone(), reverse: o.reverse, keyOnly: o.keyOnly, cf: o.cf}
 	it.n = c.cfg.ScanBatchSize
 	it.ctx, it.cancel = context.WithCancel(ctx)
+	runtime.AddCleanup(it, func(cancel context.CancelFunc) { cancel() }, it.cancel)
 	it.fetch()
 	return it
 }
