@@ -27,8 +27,8 @@ const (
 	DefaultConcurrency = 16
 	// DefaultScanBatchSize is the default number of pairs one RawScan RPC asks for.
 	DefaultScanBatchSize = 256
-	// DefaultMaxScan is the default cap of scans without a limit, client-go's
-	// MaxRawKVScanLimit.
+	// DefaultMaxScan is the default Config.MaxScan, the most pairs one Scan or
+	// ReverseScan returns (client-go's MaxRawKVScanLimit).
 	DefaultMaxScan = 10240
 )
 
