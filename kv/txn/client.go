@@ -25,6 +25,8 @@ type Client struct {
 	resolver *resolver
 	log      *zap.Logger
 	tracer   kv.TxnTracer
+	bg       *background // async commits and pessimistic heartbeats (issue #8)
+	latches  *latches    // nil unless Config.LocalLatches > 0
 
 	mu     sync.Mutex
 	closed bool
@@ -60,7 +62,7 @@ func NewWithCluster(cl *cluster.Cluster, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%w: kv/txn needs a cluster opened in mode txn", cluster.ErrInvalidConfig)
 	}
 	cfg.setDefaults()
-	c := &Client{cfg: cfg, cl: cl, log: cfg.Logger}
+	c := &Client{cfg: cfg, cl: cl, log: cfg.Logger, bg: newBackground(), latches: newLatches(cfg.LocalLatches)}
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
@@ -72,8 +74,10 @@ func NewWithCluster(cl *cluster.Cluster, cfg Config) (*Client, error) {
 }
 
 // Close closes the client, and the cluster connection when New opened it. The client
-// owns no goroutines of its own: every commit and heartbeat is joined before Commit
-// returns. Idempotent; later calls return the first call's result.
+// owns two kinds of goroutines: the commit phase of async-commit transactions, which
+// Close lets finish within ctx, and the lock heartbeats of pessimistic transactions
+// left open, which Close stops; it joins both. Every other commit and heartbeat is
+// joined before Commit returns. Idempotent; later calls return the first call's result.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -81,6 +85,7 @@ func (c *Client) Close(ctx context.Context) error {
 		return c.err
 	}
 	c.closed = true
+	c.bg.close(ctx)
 	if c.owned {
 		c.err = c.cl.Close(ctx)
 	}
@@ -128,6 +133,9 @@ func (c *Client) Begin(ctx context.Context, opts ...TxnOption) (*Txn, error) {
 	for _, f := range opts {
 		f(&o)
 	}
+	if err := o.proto.check(); err != nil {
+		return nil, err
+	}
 	ts := o.startTS
 	if ts == 0 {
 		var err error
@@ -143,7 +151,8 @@ func (c *Client) Begin(ctx context.Context, opts ...TxnOption) (*Txn, error) {
 // requestContext builds the kvrpcpb.Context of a request with the options of o.
 func requestContext(o *txnOptions) *kvrpcpb.Context {
 	rc := &kvrpcpb.Context{Priority: o.priority.pb(), NotFillCache: o.notFillCache,
-		IsolationLevel: kvrpcpb.IsolationLevel_SI}
+		IsolationLevel: o.proto.isolation.pb()}
+	o.proto.misc.apply(rc)
 	if o.resourceGroup != "" {
 		rc.ResourceControlContext = &kvrpcpb.ResourceControlContext{ResourceGroupName: o.resourceGroup}
 	}

@@ -30,14 +30,7 @@ type committer struct {
 	commitTS uint64
 	ttl      uint64
 	prewrote atomic.Bool
-
-	// Async commit and 1PC (protocol.go).
-	async, onePC             bool
-	minCommitTS, maxCommitTS uint64
-	protoMu                  sync.Mutex
-	asyncCommitTS            uint64 // largest MinCommitTs of the async prewrites
-	fallback                 bool   // TiKV fell back to ordinary locks: commit with 2PC
-	onePCCommitTS            uint64
+	p        commitProto // async commit, 1PC, pessimistic prewrite (asynccommit.go)
 
 	hbMu   sync.Mutex
 	hbStop context.CancelFunc
@@ -71,17 +64,16 @@ func (cm *committer) execute(ctx context.Context) error {
 		base = cm.tx.opts.lockTTL
 	}
 	cm.ttl = lockTTL(base, cm.c.cfg.MaxLockTTL, cm.size, time.Since(cm.tx.begun))
-	defer cm.stopHeartbeat()
+	cm.choosePrimary()
+	if err := cm.checkAssertionsByLocks(); err != nil {
+		return err
+	}
 	if err := cm.chooseProtocol(ctx); err != nil {
 		return err
 	}
-	err := cm.prewrite(ctx)
-	if errors.Is(err, errOnePCSplit) {
-		cm.onePC = false // the region split under the batch: commit the parts with 2PC
-		err = cm.prewrite(ctx)
-	}
-	if err != nil {
-		if !kv.IsUndetermined(err) { // an async-commit or 1PC prewrite may have committed
+	defer cm.stopHeartbeat()
+	if err := cm.prewriteAll(ctx); err != nil {
+		if !kv.IsUndetermined(err) { // async commit / 1PC: TiKV may have committed (TXN-34)
 			cm.cleanup(ctx)
 		}
 		return err
@@ -89,7 +81,7 @@ func (cm *committer) execute(ctx context.Context) error {
 	if !cm.hasLocks {
 		return nil // only existence checks: nothing to commit
 	}
-	if done := cm.finishFastPath(ctx); done {
+	if cm.finishEarly() {
 		return nil
 	}
 	committed, err := cm.commitPrimary(ctx)
@@ -112,9 +104,6 @@ func (cm *committer) prewrite(ctx context.Context) error {
 	err := region.RunBatches(ctx, cm.c.cl.Sender(), cm.muts, func(m mutation) []byte { return m.key },
 		cm.route(backoff.Weighted(backoff.BudgetPrewrite)), cm.c.cfg.CommitConcurrency,
 		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[mutation]) error {
-			if cm.onePC && len(b.Items) != len(cm.muts) {
-				return errOnePCSplit // 1PC of a part would commit it alone
-			}
 			size := uint64(len(b.Items)) // TxnSize: the transaction's keys in this region
 			for _, part := range batchBySize(b.Items, cm.c.cfg.CommitBatchSize, func(m mutation) int { return len(m.key) + len(m.value) }) {
 				if err := cm.prewriteBatch(ctx, bo, b.Location, part, size); err != nil {
@@ -144,16 +133,15 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 		req := &kvrpcpb.PrewriteRequest{Context: requestContext(&cm.tx.opts), Mutations: pbm,
 			PrimaryLock: cd.EncodeKey(cm.primary), StartVersion: cm.startTS, LockTtl: cm.ttl, TxnSize: txnSize,
 			MinCommitTs: cm.startTS + 1}
-		route := cm.route(0)
-		cm.protocolFields(req, hasPrimary, route)
+		cm.decorate(req, batch, hasPrimary)
 		cm.prewrote.Store(true)
 		resp, err := region.SendToRegion[*kvrpcpb.PrewriteRequest, *kvrpcpb.PrewriteResponse](ctx, cm.c.cl.Sender(), bo,
-			loc, req, route)
+			loc, req, cm.prewriteRoute())
 		if err != nil {
 			return err
 		}
 		if len(resp.GetErrors()) == 0 {
-			cm.prewritten(resp)
+			cm.notePrewrite(resp)
 			if hasPrimary && cm.size > cm.c.cfg.HeartbeatSize {
 				cm.startHeartbeat(ctx)
 			}
@@ -202,16 +190,18 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 
 // commitTimestamp fetches a commit ts above both the start ts and floor.
 func (cm *committer) commitTimestamp(ctx context.Context, floor uint64) (uint64, error) {
+	started := time.Now()
 	for {
 		ts, err := cm.c.cl.PD().Timestamp(ctx)
 		if err != nil {
 			return 0, fmt.Errorf("txn: commit timestamp: %w", err)
 		}
-		if ts > cm.startTS && ts > floor {
-			return ts, nil
+		if ok, err := cm.acceptCommitTS(ts, floor, started); ok || err != nil { // committs.go
+			return ts, err
 		}
 		// Wait until PD's clock should have passed floor (at least 1 ms, at most 500 ms).
-		wait := min(max(kv.TSDiff(ts, floor), time.Millisecond), 500*time.Millisecond)
+		target := max(floor, cm.tx.opts.proto.waitUntilTSO)
+		wait := min(max(kv.TSDiff(ts, target), time.Millisecond), 500*time.Millisecond)
 		if err := (backoff.SystemClock{}).Sleep(ctx, wait); err != nil {
 			return 0, err
 		}

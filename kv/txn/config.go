@@ -96,13 +96,9 @@ type Config struct {
 	// CleanupTimeout bounds the rollback of a failed commit once the caller's ctx ended
 	// (DefaultCleanupTimeout).
 	CleanupTimeout time.Duration
-	// EnableAsyncCommit commits eligible transactions (at most 256 keys of at most 4 KiB in
-	// total) with the async-commit protocol: committed once prewrite succeeds, one round
-	// trip less. Enable1PC commits transactions whose mutations fit one prewrite batch of
-	// one region in a single round trip. Both are off by default, as in client-go; a
-	// transaction opts in with WithAsyncCommit and With1PC.
-	EnableAsyncCommit bool
-	Enable1PC         bool
+
+	// Commit protocols, pessimistic locking and assertions (issue #8): see protocol.go.
+	ProtocolConfig
 }
 
 func (cfg *Config) setDefaults() {
@@ -120,6 +116,7 @@ func (cfg *Config) setDefaults() {
 	setDur(&cfg.HeartbeatInterval, DefaultHeartbeatInterval)
 	setDur(&cfg.MaxTxnTTL, DefaultMaxTxnTTL)
 	setDur(&cfg.CleanupTimeout, DefaultCleanupTimeout)
+	cfg.ProtocolConfig.setDefaults()
 	if cfg.ResolveLockLiteThreshold == 0 {
 		cfg.ResolveLockLiteThreshold = DefaultResolveLockLiteThreshold
 	}
@@ -167,8 +164,7 @@ type txnOptions struct {
 	lockTTL       time.Duration
 	replicaRead   region.ReplicaRead
 	notFillCache  bool
-	asyncCommit   bool
-	onePC         bool
+	proto         protoOptions // issue #8 options, see protocol.go
 }
 
 // TxnOption configures a transaction (Begin, Transact).
@@ -202,14 +198,6 @@ func WithMaxAttempts(n int) TxnOption { return func(o *txnOptions) { o.maxAttemp
 // WithLockTTL sets the base TTL of the transaction's locks instead of Config.LockTTL
 // (the TTL still grows with the transaction's size and age, see doc.go).
 func WithLockTTL(d time.Duration) TxnOption { return func(o *txnOptions) { o.lockTTL = d } }
-
-// WithAsyncCommit lets Commit use the async-commit protocol when the transaction is
-// eligible (see Config.EnableAsyncCommit).
-func WithAsyncCommit() TxnOption { return func(o *txnOptions) { o.asyncCommit = true } }
-
-// With1PC lets Commit use one-phase commit when the transaction fits one batch (see
-// Config.Enable1PC).
-func With1PC() TxnOption { return func(o *txnOptions) { o.onePC = true } }
 
 // WithReplicaRead serves reads from the chosen replicas (followers use TiKV's read
 // index, so reads stay consistent).

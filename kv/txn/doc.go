@@ -59,22 +59,53 @@
 // data to find out. Transact retries only errors for which kv.IsRetryable holds and
 // never an undetermined commit.
 //
-// # Concurrency and lifetime
+// # Pessimistic transactions
 //
-// A Client is safe for concurrent use and owns no goroutines; Close closes the cluster
-// connection when New opened it. Snapshots are safe for concurrent use; a Txn serialises
-// its methods with a mutex. Every blocking call takes a ctx that bounds it.
+// A transaction begun WithPessimistic takes its locks in TiKV when LockKeys (or
+// LockKeysWithOptions) runs, not at commit. Each lock request carries a fresh for-update
+// timestamp: TiKV refuses it if the key was committed after that timestamp (LockKeys
+// then retries at a newer one) and otherwise locks the key, waiting for another
+// transaction's lock as the wait policy says (LockWait: TiKV's default wait, forever,
+// no wait, or a timeout; kv.ErrLockNoWait and kv.ErrLockWaitTimeout report the last
+// two). TiKV's deadlock detector refuses a wait that would close a cycle
+// (*kv.DeadlockError). The first key locked is the primary; a heartbeat extends its TTL
+// while the transaction is open. With ReturnValues the latest committed values come
+// back with the locks and later reads of those keys return them, so "lock, read,
+// write" loses no update. At commit the locked keys are prewritten with a pessimistic
+// check (TiKV only converts our lock, it cannot conflict), other writes with the usual
+// conflict check. Rollback removes the locks (PessimisticRollback).
+//
+// Isolation: reads see the start-ts snapshot (WithIsolation(SnapshotIsolation)), or,
+// in pessimistic transactions only, the latest committed data at each read
+// (ReadCommitted, a fresh timestamp per read; ReadCommittedCheckTS, the newest
+// timestamp the transaction already holds, refreshed when TiKV reports a newer version).
 //
 // # Async commit and 1PC
 //
-// When enabled (Config.EnableAsyncCommit, Config.Enable1PC, or per transaction
-// WithAsyncCommit and With1PC), a transaction whose mutations fit one batch of one region
-// is committed by its prewrite (1PC), and a small one (at most 256 keys) is committed as
-// soon as every prewrite succeeded (async commit: the primary lock lists the
-// secondaries, so a resolver can decide the transaction from them). Their prewrites may
-// commit, so a lost answer is kv.ErrUndetermined. TiKV may refuse either (a commit ts
-// outside the allowed window); the transaction then commits with 2PC.
+// With async commit (WithAsyncCommit, Config.EnableAsyncCommit) the primary lock lists
+// the secondary keys and TiKV chooses each key's commit timestamp floor; once every
+// prewrite succeeded the transaction is committed at the largest floor, because anyone
+// who meets one of its locks can check all of them. Commit returns then; the commit
+// RPCs, which only clean up, run in a goroutine owned by the Client. With 1PC
+// (WithOnePC, Config.EnableOnePC) a transaction whose writes fit one request to one
+// region is prewritten and committed by that request. Both fall back to two-phase
+// commit when the transaction is too large (AsyncCommitKeysLimit,
+// AsyncCommitTotalKeySizeLimit, one region and batch for 1PC) or TiKV declines (a commit
+// timestamp above the transaction's max commit ts). For both, a prewrite whose answer is
+// lost is kv.ErrUndetermined: TiKV may have committed.
 //
-// Not built yet: pessimistic transactions, pipelined DML, local latches, assertions on
-// our own mutations. See docs/txn.md.
+// Assertions (Txn.Assert, WithAssertionLevel) let TiKV check that keys exist or not as
+// the caller expects; a failed one is *kv.AssertionFailedError and nothing is written.
+//
+// # Concurrency and lifetime
+//
+// A Client is safe for concurrent use; Close closes the cluster connection when New
+// opened it. The Client owns two kinds of goroutines: the commit RPCs of async-commit
+// transactions, which Close lets finish within its ctx, and the heartbeats of open
+// pessimistic transactions, which stop when the transaction ends or the Client closes.
+// Snapshots are safe for concurrent use; a Txn serialises its methods with a mutex.
+// Every blocking call takes a ctx that bounds it.
+//
+// Not built yet: pipelined DML, statement-level aggressive locking (WithFairLocking
+// covers single-key fair locking), shared locks. See docs/txn.md.
 package txn

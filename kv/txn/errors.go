@@ -149,8 +149,13 @@ func (c *Client) keyError(ke *kvrpcpb.KeyError) error {
 		return &TxnAbortedError{Key: c.decodeKey(t.GetKey()), Reason: "lock not found"}
 	case ke.GetDeadlock() != nil:
 		d := ke.GetDeadlock()
-		return &kv.DeadlockError{Key: c.decodeKey(d.GetDeadlockKey()), LockTS: d.GetLockTs(), LockKey: c.decodeKey(d.GetLockKey()),
+		de := &kv.DeadlockError{Key: c.decodeKey(d.GetDeadlockKey()), LockTS: d.GetLockTs(), LockKey: c.decodeKey(d.GetLockKey()),
 			KeyHash: d.GetDeadlockKeyHash()}
+		for _, e := range d.GetWaitChain() {
+			de.WaitChain = append(de.WaitChain, kv.WaitForEdge{TxnTS: e.GetTxn(), WaitForTxnTS: e.GetWaitForTxn(),
+				Key: c.decodeKey(e.GetKey()), KeyHash: e.GetKeyHash()})
+		}
+		return de
 	case ke.GetCommitTsTooLarge() != nil:
 		return fmt.Errorf("txn: commit ts too large (%d)", ke.GetCommitTsTooLarge().GetCommitTs())
 	case ke.GetRetryable() != "":

@@ -15,6 +15,7 @@ type mutation struct {
 	key   []byte
 	value []byte
 	op    kvrpcpb.Op
+	flags memdb.KeyFlags // the buffer's flags (pessimistic locks, assertions)
 }
 
 // committed reports whether the mutation leaves a lock that commit must settle:
@@ -25,7 +26,7 @@ func (m mutation) committed() bool { return m.op != kvrpcpb.Op_CheckNotExists }
 //   - a value: Put, or Insert when the key was inserted (FlagPresumeKNE);
 //   - a tombstone: Del, or CheckNotExists when the key was inserted and then deleted
 //     in this transaction (the insert's existence check still applies);
-//   - only FlagNeedLocked: Lock.
+//   - only FlagNeedLocked, or a pessimistic lock (FlagKeyLocked): Lock.
 //
 // Keys and values alias the buffer, which is not written while (or after) the
 // transaction commits, so a large transaction is not copied a second time.
@@ -35,7 +36,7 @@ func mutationsOf(db *memdb.DB) ([]mutation, int) {
 	it := db.Iter(kv.KeyRange{}, memdb.IterOptions{WithFlagsOnly: true})
 	for ; it.Valid(); it.Next() {
 		f := it.Flags()
-		m := mutation{key: it.Key()}
+		m := mutation{key: it.Key(), flags: f}
 		switch {
 		case it.HasValue() && !it.IsDelete():
 			m.value = it.Value()
@@ -45,11 +46,11 @@ func mutationsOf(db *memdb.DB) ([]mutation, int) {
 			}
 		case it.HasValue():
 			m.op = kvrpcpb.Op_Del
-			if f.Has(memdb.FlagPresumeKNE) {
+			if f.Has(memdb.FlagPresumeKNE) && !f.Has(memdb.FlagKeyLocked) { // a lock already checked it
 				m.op = kvrpcpb.Op_CheckNotExists
 			}
-		case f.Has(memdb.FlagNeedLocked):
-			m.op = kvrpcpb.Op_Lock
+		case f.Has(memdb.FlagNeedLocked) || f.Has(memdb.FlagKeyLocked):
+			m.op = kvrpcpb.Op_Lock // a pessimistic lock without a write still commits
 		default:
 			continue
 		}

@@ -1,155 +1,185 @@
 package txn
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
-
-	"github.com/tikvsql/tikvsql/kv"
-	"github.com/tikvsql/tikvsql/kv/region"
 )
 
-// Limits of async commit (client-go's defaults): the primary lock lists every secondary,
-// so transactions with many or large keys use 2PC.
+// Defaults of ProtocolConfig (client-go's values, so that our locks and commit-ts
+// windows look like client-go's to other clients).
 const (
-	asyncCommitMaxKeys    = 256
-	asyncCommitMaxKeySize = 4 << 10
-	// asyncCommitSafeWindow bounds how far the commit ts of an async-commit or 1PC
-	// transaction may lie beyond its start plus elapsed time (SB-8).
-	asyncCommitSafeWindow = 2 * time.Second
+	// DefaultAsyncCommitKeysLimit is the most keys an async-commit transaction may write
+	// (client-go's AsyncCommit.KeysLimit, 256): every secondary key is stored in the
+	// primary lock.
+	DefaultAsyncCommitKeysLimit = 256
+	// DefaultAsyncCommitTotalKeySizeLimit bounds the summed key bytes of an async-commit
+	// transaction (4 KiB).
+	DefaultAsyncCommitTotalKeySizeLimit = 4096
+	// DefaultAsyncCommitSafeWindow is added to a transaction's age to bound the commit ts
+	// TiKV may choose for async commit and 1PC (client-go's SafeWindow, 2 s).
+	DefaultAsyncCommitSafeWindow = 2 * time.Second
+	// DefaultPessimisticLockTTL is the TTL a pessimistic lock gets on top of the
+	// transaction's age (client-go's ManagedLockTTL, 20 s).
+	DefaultPessimisticLockTTL = 20 * time.Second
+	// maxLockRetries bounds how often one LockKeys call retries after a write conflict
+	// with a fresh for-update ts. Every retry needs a commit by another transaction, so
+	// the bound only protects against a pathological hot key.
+	maxLockRetries = 1000
 )
 
-// errOnePCSplit: the single batch of a 1PC transaction was regrouped after a region
-// change; 1PC of one part would commit it without the others, so the transaction
-// prewrites again with 2PC. Nothing was written: the batch's request got a region error.
-var errOnePCSplit = errors.New("txn: 1PC batch split by a region change")
-
-// chooseProtocol decides between 1PC, async commit and 2PC (TXN-10, TXN-11). 1PC needs
-// every mutation in one prewrite batch; async commit at most 256 keys of at most 4 KiB
-// in total. Both take their min commit ts from a fresh timestamp (so that the commit ts
-// is above every read that finished before the commit began) and bound the commit ts by
-// start ts + elapsed + 2 s.
-func (cm *committer) chooseProtocol(ctx context.Context) error {
-	cfg, o := cm.c.cfg, cm.tx.opts
-	if !cm.hasLocks {
-		return nil
-	}
-	if cfg.Enable1PC || o.onePC {
-		fits, err := cm.fitsOneBatch(ctx)
-		if err != nil {
-			return fmt.Errorf("txn: commit: %w", err)
-		}
-		cm.onePC = fits
-	}
-	if !cm.onePC && (cfg.EnableAsyncCommit || o.asyncCommit) && len(cm.muts) <= asyncCommitMaxKeys {
-		size := 0
-		for _, m := range cm.muts {
-			size += len(m.key)
-		}
-		cm.async = size <= asyncCommitMaxKeySize
-	}
-	if !cm.onePC && !cm.async {
-		return nil
-	}
-	ts, err := cm.c.cl.PD().Timestamp(ctx)
-	if err != nil {
-		return fmt.Errorf("txn: commit: %w", err)
-	}
-	cm.minCommitTS = max(ts, cm.startTS) + 1
-	elapsed := time.Since(cm.tx.begun) + asyncCommitSafeWindow
-	cm.maxCommitTS = kv.ComposeTS(kv.PhysicalMs(cm.startTS)+elapsed.Milliseconds(), 0)
-	return nil
+// ProtocolConfig holds the Config knobs of the commit protocols and pessimistic locking
+// (embedded in Config). The zero value of every field is its default.
+type ProtocolConfig struct {
+	// EnableAsyncCommit makes transactions try async commit (TXN-10) unless
+	// WithAsyncCommit(false) says otherwise. Default false, as in client-go: see
+	// docs/txn.md for why Config does not turn it on.
+	EnableAsyncCommit bool
+	// EnableOnePC makes transactions try one-phase commit (TXN-11) unless
+	// WithOnePC(false) says otherwise. Default false.
+	EnableOnePC bool
+	// AsyncCommitKeysLimit and AsyncCommitTotalKeySizeLimit bound the transactions that
+	// may use async commit (DefaultAsyncCommitKeysLimit, DefaultAsyncCommitTotalKeySizeLimit);
+	// larger ones use two-phase commit.
+	AsyncCommitKeysLimit         int
+	AsyncCommitTotalKeySizeLimit int
+	// AsyncCommitSafeWindow bounds the commit ts of async commit and 1PC
+	// (DefaultAsyncCommitSafeWindow).
+	AsyncCommitSafeWindow time.Duration
+	// PessimisticLockTTL is what a pessimistic lock's TTL adds to the transaction's age
+	// (DefaultPessimisticLockTTL). The primary lock is kept alive by a heartbeat every
+	// min(HeartbeatInterval, PessimisticLockTTL/2) while the transaction is open.
+	PessimisticLockTTL time.Duration
+	// LocalLatches is the number of slots of the in-process latch table that serialises
+	// this Client's optimistic commits over the same keys and fails early those that
+	// would conflict (TXN-31, see latch.go); 0 (the default) disables it. Keys share
+	// slots by hash, so a small table gives false conflicts.
+	LocalLatches int
 }
 
-// fitsOneBatch reports whether every mutation lives in one region and one batch.
-func (cm *committer) fitsOneBatch(ctx context.Context) (bool, error) {
-	loc, err := cm.c.cl.Cache().Locate(ctx, cm.muts[0].key)
-	if err != nil {
-		return false, err
-	}
-	size := 0
-	for _, m := range cm.muts {
-		if !loc.Contains(m.key) {
-			return false, nil
-		}
-		size += len(m.key) + len(m.value)
-	}
-	return size < cm.c.cfg.CommitBatchSize, nil
+func (p *ProtocolConfig) setDefaults() {
+	setInt(&p.AsyncCommitKeysLimit, DefaultAsyncCommitKeysLimit)
+	setInt(&p.AsyncCommitTotalKeySizeLimit, DefaultAsyncCommitTotalKeySizeLimit)
+	setDur(&p.AsyncCommitSafeWindow, DefaultAsyncCommitSafeWindow)
+	setDur(&p.PessimisticLockTTL, DefaultPessimisticLockTTL)
 }
 
-// protocolFields sets the async-commit / 1PC fields of a prewrite. Such a prewrite may
-// itself commit the transaction, so it is never resent once it may have reached TiKV: a
-// lost answer is kv.ErrUndetermined (TXN-34).
-func (cm *committer) protocolFields(req *kvrpcpb.PrewriteRequest, hasPrimary bool, route *region.Options) {
-	if !cm.async && !cm.onePC {
-		return
+// IsolationLevel is the isolation of a transaction's reads (TXN-18).
+type IsolationLevel uint8
+
+const (
+	// SnapshotIsolation (the default): every read sees the snapshot at the start ts.
+	SnapshotIsolation IsolationLevel = iota
+	// ReadCommitted: every read sees the data committed when the read starts (a fresh
+	// timestamp per read), ignoring other transactions' locks. Pessimistic
+	// transactions only: writes stay safe because they are protected by locks.
+	ReadCommitted
+	// ReadCommittedCheckTS: like ReadCommitted, but reads use the newest timestamp the
+	// transaction already holds (its start or latest for-update ts) instead of asking PD,
+	// and TiKV refuses the read when it would miss a newer version; the read is then
+	// repeated at a fresh timestamp. Saves a TSO round trip per read when conflicts are
+	// rare. Pessimistic transactions only.
+	ReadCommittedCheckTS
+)
+
+func (l IsolationLevel) pb() kvrpcpb.IsolationLevel {
+	switch l {
+	case ReadCommitted:
+		return kvrpcpb.IsolationLevel_RC
+	case ReadCommittedCheckTS:
+		return kvrpcpb.IsolationLevel_RCCheckTS
 	}
-	route.NoResend = true
-	req.MinCommitTs, req.MaxCommitTs = cm.minCommitTS, cm.maxCommitTS
-	req.TryOnePc = cm.onePC
-	req.UseAsyncCommit = cm.async
-	if cm.async && hasPrimary {
-		cd := cm.c.cl.Codec()
-		for _, m := range cm.muts {
-			if m.committed() && string(m.key) != string(cm.primary) {
-				req.Secondaries = append(req.Secondaries, cd.EncodeKey(m.key))
-			}
-		}
-	}
+	return kvrpcpb.IsolationLevel_SI
 }
 
-// prewritten records what a successful prewrite says about the commit: the async
-// commit ts candidate, the 1PC commit ts, or that TiKV fell back to ordinary locks
-// (MinCommitTs or OnePcCommitTs 0), in which case the transaction commits with 2PC.
-func (cm *committer) prewritten(resp *kvrpcpb.PrewriteResponse) {
-	if !cm.async && !cm.onePC {
-		return
+// String names the level.
+func (l IsolationLevel) String() string {
+	switch l {
+	case ReadCommitted:
+		return "read-committed"
+	case ReadCommittedCheckTS:
+		return "read-committed-check-ts"
 	}
-	cm.protoMu.Lock()
-	defer cm.protoMu.Unlock()
-	switch {
-	case cm.onePC && resp.GetOnePcCommitTs() > 0:
-		cm.onePCCommitTS = resp.GetOnePcCommitTs()
-	case cm.async && resp.GetMinCommitTs() > 0:
-		cm.asyncCommitTS = max(cm.asyncCommitTS, resp.GetMinCommitTs())
-	default:
-		cm.fallback = true
-	}
+	return "snapshot"
 }
 
-// finishFastPath ends a 1PC or async-commit transaction after its prewrite and reports
-// whether it did. A 1PC transaction is committed by its prewrite. An async-commit
-// transaction is committed once every prewrite succeeded, at the largest MinCommitTs;
-// its locks are then committed (primary included) as secondaries are in 2PC: failures
-// are left to lock resolution. After a fallback the caller runs 2PC.
-func (cm *committer) finishFastPath(ctx context.Context) bool {
-	cm.protoMu.Lock()
-	fallback := cm.fallback
-	cm.protoMu.Unlock()
-	switch {
-	case fallback:
-		return false
-	case cm.onePC:
-		cm.commitTS = cm.onePCCommitTS
-		return true
-	case cm.async:
-		cm.commitTS = cm.asyncCommitTS
-		cm.commitSecondaries(ctx, nil)
-		return true
-	}
-	return false
+// ErrIsolationNeedsPessimistic is Begin's error for a read-committed level in an
+// optimistic transaction: without locks, its writes could be based on reads that a
+// concurrent commit already made stale, and no check at commit would notice.
+var ErrIsolationNeedsPessimistic = errors.New("txn: read-committed isolation needs a pessimistic transaction")
+
+// protoOptions are the issue #8 choices of one transaction.
+type protoOptions struct {
+	pessimistic bool
+	isolation   IsolationLevel
+	asyncCommit *bool
+	onePC       *bool
+	lockWait    LockWait
+	assertion   AssertionLevel
+	// committs.go
+	causal       bool
+	upperBound   func(uint64) bool
+	waitUntilTSO uint64
+	waitTimeout  time.Duration
+	misc         miscOptions // options.go
+	fairLocking  bool
 }
 
-// protocol names the commit protocol used, for tracing.
-func (cm *committer) protocol() string {
-	switch {
-	case cm.fallback || (!cm.async && !cm.onePC):
-		return "2pc"
-	case cm.onePC:
-		return "1pc"
+// WithPessimistic makes the transaction pessimistic (TXN-5): LockKeys takes locks in
+// TiKV at once, waiting for other transactions' locks as the wait policy says, so that
+// Commit cannot fail with a write conflict on a locked key.
+func WithPessimistic() TxnOption { return func(o *txnOptions) { o.proto.pessimistic = true } }
+
+// WithIsolation sets the isolation level of the transaction's reads (default
+// SnapshotIsolation). ReadCommitted and ReadCommittedCheckTS need WithPessimistic; Begin
+// fails with ErrIsolationNeedsPessimistic otherwise.
+func WithIsolation(l IsolationLevel) TxnOption { return func(o *txnOptions) { o.proto.isolation = l } }
+
+// WithAsyncCommit turns async commit on or off for the transaction, overriding
+// Config.EnableAsyncCommit. Transactions that are too large fall back to two-phase
+// commit whatever this says.
+func WithAsyncCommit(on bool) TxnOption { return func(o *txnOptions) { o.proto.asyncCommit = &on } }
+
+// WithOnePC turns one-phase commit on or off for the transaction, overriding
+// Config.EnableOnePC. Only transactions whose writes fit one prewrite request of one
+// region can use it; the others fall back.
+func WithOnePC(on bool) TxnOption { return func(o *txnOptions) { o.proto.onePC = &on } }
+
+// WithLockWait sets the default wait policy of LockKeys in a pessimistic transaction
+// (default LockWait{Kind: LockWaitDefault}).
+func WithLockWait(w LockWait) TxnOption { return func(o *txnOptions) { o.proto.lockWait = w } }
+
+// WithFairLocking makes single-key lock requests of a pessimistic transaction use
+// TiKV's force-lock wake-up mode (client-go's aggressive locking, TXN-8): when the
+// holder of a lock we wait for commits, TiKV hands the lock to us at once, at the
+// holder's commit ts ("locked with conflict"), instead of answering with a write
+// conflict that needs a new request; waiters are served in order. The transaction's
+// for-update ts moves up to that commit ts. Multi-key requests are unchanged.
+func WithFairLocking() TxnOption { return func(o *txnOptions) { o.proto.fairLocking = true } }
+
+// check validates a transaction's options at Begin.
+func (o *protoOptions) check() error {
+	if o.isolation != SnapshotIsolation && !o.pessimistic {
+		return ErrIsolationNeedsPessimistic
 	}
-	return "async-commit"
+	if o.isolation > ReadCommittedCheckTS {
+		return errors.New("txn: unknown isolation level")
+	}
+	return o.lockWait.validate()
+}
+
+// asyncCommitOn and onePCOn resolve the per-transaction choice against the Config.
+func (c *Client) asyncCommitOn(o *protoOptions) bool {
+	if o.asyncCommit != nil {
+		return *o.asyncCommit
+	}
+	return c.cfg.EnableAsyncCommit
+}
+
+func (c *Client) onePCOn(o *protoOptions) bool {
+	if o.onePC != nil {
+		return *o.onePC
+	}
+	return c.cfg.EnableOnePC
 }

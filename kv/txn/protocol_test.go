@@ -2,274 +2,362 @@ package txn
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
-	"github.com/tikvsql/tikvsql/memcluster"
+	"github.com/tikvsql/tikvsql/kv/region"
+	"github.com/tikvsql/tikvsql/kv/rpc"
 )
 
-// prewriteLog records the prewrite and commit requests a memcluster sees.
-type prewriteLog struct {
+// wire records the prewrite and commit RPCs of one client that TiKV applied (answers
+// with a region error are left out) (an rpc interceptor, so it
+// works on every target) and can rewrite prewrite responses to play a TiKV that declines
+// async commit or 1PC. It also traces how transactions end.
+type wire struct {
 	mu        sync.Mutex
 	prewrites []*kvrpcpb.PrewriteRequest
 	commits   int
+	locks     int // pessimistic lock requests
+	ends      []kv.TxnEnd
+	// zeroMinCommit and zeroOnePC rewrite successful prewrite responses.
+	zeroMinCommit, zeroOnePC bool
+	// failPrewrite makes prewrites fail with this error after they reached TiKV.
+	failPrewrite error
 }
 
-func logPrewrites(tg testcluster.Target) *prewriteLog {
-	l := &prewriteLog{}
-	tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		switch req := r.Body.(type) {
-		case *kvrpcpb.PrewriteRequest:
-			l.prewrites = append(l.prewrites, req)
-		case *kvrpcpb.CommitRequest:
-			l.commits++
+func (w *wire) interceptor() rpc.Interceptor {
+	return rpc.Interceptor{Name: "wire", Wrap: func(next rpc.Invoker) rpc.Invoker {
+		return func(ctx context.Context, inv *rpc.Invocation) (any, error) {
+			resp, err := next(ctx, inv)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if r, ok := resp.(interface{ GetRegionError() *errorpb.Error }); ok && err == nil && r.GetRegionError() != nil {
+				return resp, err // not applied; the Sender retries it
+			}
+			switch req := inv.Request.(type) {
+			case *kvrpcpb.PrewriteRequest:
+				w.prewrites = append(w.prewrites, req)
+				if err == nil && w.failPrewrite != nil {
+					return nil, w.failPrewrite
+				}
+				if r, ok := resp.(*kvrpcpb.PrewriteResponse); ok && err == nil && len(r.GetErrors()) == 0 {
+					if w.zeroMinCommit {
+						r.MinCommitTs = 0
+					}
+					if w.zeroOnePC {
+						r.OnePcCommitTs = 0
+					}
+				}
+			case *kvrpcpb.CommitRequest:
+				w.commits++
+			case *kvrpcpb.PessimisticLockRequest:
+				w.locks++
+			}
+			return resp, err
 		}
-		return nil
-	})
-	return l
+	}}
 }
 
-// ports client-go integration_tests/1pc_test.go Test1PC and Test1PCIsolation: a
-// single-region transaction commits in its prewrite; a multi-region one uses 2PC.
+func (w *wire) TraceTxnStart(ctx context.Context, _ kv.TxnStart) context.Context { return ctx }
+func (w *wire) TraceTxnEnd(_ context.Context, ev kv.TxnEnd) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ends = append(w.ends, ev)
+}
+
+// reset forgets what was recorded.
+func (w *wire) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.prewrites, w.commits, w.locks, w.ends = nil, 0, 0, nil
+}
+
+func (w *wire) snapshot() (prewrites []*kvrpcpb.PrewriteRequest, commits int, last kv.TxnEnd) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.ends) > 0 {
+		last = w.ends[len(w.ends)-1]
+	}
+	return append([]*kvrpcpb.PrewriteRequest(nil), w.prewrites...), w.commits, last
+}
+
+// openWire opens a client whose RPCs are recorded by w.
+func openWire(t testing.TB, tg testcluster.Target, w *wire, mod ...func(*Config)) *Client {
+	return open(t, tg, append([]func(*Config){func(cfg *Config) {
+		cfg.RPC.Interceptors = append(cfg.RPC.Interceptors, w.interceptor())
+		cfg.Tracer = w
+	}}, mod...)...)
+}
+
+func commitPairs(t testing.TB, c *Client, opts []TxnOption, kvs ...string) error {
+	t.Helper()
+	ctx := testCtx(t)
+	tx, err := c.Begin(ctx, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, tx, kvs...)
+	return tx.Commit(ctx)
+}
+
+// client-go: integration_tests/1pc_test.go Test1PC: a transaction within one region is
+// committed by one prewrite with try_one_pc and no commit RPC; the data is visible at
+// once with the returned commit ts.
 func TestOnePC(t *testing.T) {
-	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg, func(cfg *Config) { cfg.Enable1PC = true })
-	ctx := testCtx(t)
-	p := prefix(t)
-	log := logPrewrites(tg)
-	put(t, c, p+"k", "old")
-	reader := c.Snapshot(ts(t, c))
-	tx, _ := c.Begin(ctx)
-	mustSet(t, tx, p+"a", "1", p+"k", "new")
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	log.mu.Lock()
-	last := log.prewrites[len(log.prewrites)-1]
-	commits := log.commits
-	log.mu.Unlock()
-	if !last.TryOnePc || last.MinCommitTs <= reader.TS() || last.MaxCommitTs <= last.MinCommitTs || commits != 0 {
-		t.Fatalf("1PC prewrite %+v, commits %d", last, commits)
-	}
-	if tx.CommitTS() <= tx.StartTS() || get(t, c, p+"a") != "1" {
-		t.Fatal("1PC commit")
-	}
-	if v, _ := reader.Get(ctx, []byte(p+"k")); string(v) != "old" {
-		t.Fatal("isolation")
-	}
-	split(t, c, p+"m")
-	tx, _ = c.Begin(ctx)
-	mustSet(t, tx, p+"b", "1", p+"z", "2")
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if log.commits == 0 || log.prewrites[len(log.prewrites)-1].TryOnePc {
-		t.Fatal("multi-region transaction used 1PC")
-	}
-}
-
-// ports client-go integration_tests/async_commit_test.go TestAsyncCommit: the primary
-// carries the secondaries, the commit ts is the largest MinCommitTs, every key reads
-// back, and the tracer names the protocol.
-func TestAsyncCommit(t *testing.T) {
-	tg := testcluster.Memory(t, memclusterOpts())
-	tr := &protoTracer{}
-	c := open(t, tg, func(cfg *Config) { cfg.Tracer = tr })
-	ctx := testCtx(t)
-	p := prefix(t)
-	split(t, c, p+"m")
-	log := logPrewrites(tg)
-	tx, _ := c.Begin(ctx, WithAsyncCommit())
-	mustSet(t, tx, p+"a", "1", p+"b", "2", p+"z", "3")
-	_ = tx.Insert([]byte(p+"y"), []byte("4"))
-	_ = tx.Delete([]byte(p + "y")) // CheckNotExists: no lock, not a secondary
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	log.mu.Lock()
-	var maxMin uint64
-	for _, r := range log.prewrites {
-		if !r.UseAsyncCommit {
-			t.Fatalf("prewrite without async commit: %+v", r)
-		}
-		maxMin = max(maxMin, r.MinCommitTs)
-		if string(c.decodeKey(r.Mutations[0].Key)) == p+"a" && len(r.Secondaries) != 2 {
-			t.Fatalf("primary secondaries %d", len(r.Secondaries))
-		}
-	}
-	log.mu.Unlock()
-	if tx.CommitTS() < maxMin || tr.protocol.Load() != "async-commit" {
-		t.Fatalf("commit ts %d, min commit ts %d, protocol %v", tx.CommitTS(), maxMin, tr.protocol.Load())
-	}
-	got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0)
-	if err != nil || !slices.Equal(keysOf(got), []string{p + "a", p + "b", p + "z"}) {
-		t.Fatalf("scan %v %v", keysOf(got), err)
-	}
-	// Too many keys: 2PC.
-	tx, _ = c.Begin(ctx, WithAsyncCommit())
-	for i := range asyncCommitMaxKeys + 1 {
-		mustSet(t, tx, p+"many"+string(rune('a'+i%26))+string(rune('a'+i/26)), "v")
-	}
-	if err := tx.Commit(ctx); err != nil || tr.protocol.Load() != "2pc" {
-		t.Fatal(err, tr.protocol.Load())
-	}
-}
-
-type protoTracer struct{ protocol atomic.Value }
-
-func (p *protoTracer) TraceTxnStart(ctx context.Context, _ kv.TxnStart) context.Context { return ctx }
-func (p *protoTracer) TraceTxnEnd(_ context.Context, ev kv.TxnEnd) {
-	if ev.Committed {
-		p.protocol.Store(ev.Protocol)
-	}
-}
-
-// ports client-go integration_tests/async_commit_test.go TestCheckSecondaries: an
-// async-commit writer that crashed after prewrite is committed by a reader from its
-// secondaries, at the largest min commit ts.
-func TestAsyncCommitCrashedWriter(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
-		c := open(t, tg)
-		ctx := testCtx(t)
+		w := &wire{}
+		c := openWire(t, tg, w)
 		p := prefix(t)
-		split(t, c, p+"m")
-		tx, _ := c.Begin(ctx, WithAsyncCommit(), WithLockTTL(time.Millisecond))
-		mustSet(t, tx, p+"a", "1", p+"z", "2")
-		cm := newCommitter(tx)
-		cm.muts, cm.size = mutationsOf(tx.mem)
-		cm.primary, cm.hasLocks, cm.ttl = cm.muts[0].key, true, 1
-		if err := cm.chooseProtocol(ctx); err != nil || !cm.async {
-			t.Fatal(err, cm.async)
-		}
-		if err := cm.prewrite(ctx); err != nil {
+		ctx := testCtx(t)
+		tx, _ := c.Begin(ctx, WithOnePC(true))
+		mustSet(t, tx, p+"a", "1", p+"b", "2")
+		if err := tx.Commit(ctx); err != nil {
 			t.Fatal(err)
 		}
-		pastTTL()
-		got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0)
-		if err != nil || len(got) != 2 {
-			t.Fatalf("scan %v %v", keysOf(got), err)
+		pw, commits, end := w.snapshot()
+		if len(pw) != 1 || !pw[0].TryOnePc || commits != 0 || end.Protocol != "1pc" {
+			t.Fatalf("1PC: %d prewrites (try_one_pc %v), %d commits, protocol %q", len(pw), len(pw) > 0 && pw[0].TryOnePc, commits, end.Protocol)
 		}
-		st, ok := c.resolver.cached(tx.StartTS())
-		if !ok || st.commitTS != cm.asyncCommitTS {
-			t.Fatalf("resolved at %+v, prewrite said %d", st, cm.asyncCommitTS)
+		if tx.CommitTS() <= tx.StartTS() || pw[0].MaxCommitTs <= tx.StartTS() || pw[0].MinCommitTs <= tx.StartTS() {
+			t.Fatalf("commit ts %d, min %d, max %d, start %d", tx.CommitTS(), pw[0].MinCommitTs, pw[0].MaxCommitTs, tx.StartTS())
+		}
+		if get(t, c, p+"a") != "1" || get(t, c, p+"b") != "2" {
+			t.Fatal("1PC data not visible")
+		}
+		snap := c.Snapshot(tx.CommitTS() - 1)
+		if _, err := snap.Get(ctx, []byte(p+"a")); !isNotFound(err) {
+			t.Fatalf("visible below the commit ts: %v", err)
 		}
 	})
 }
 
-// A prewrite whose commit ts would exceed MaxCommitTs falls back to 2PC, for 1PC and
-// for async commit (ports client-go integration_tests/1pc_test.go Test1PCFallback and
-// async_commit_test.go's fallback cases): a read far ahead pushes TiKV's max read ts
-// past the window.
-func TestFastPathFallback(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the TSO to pass a pushed timestamp")
-	}
-	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg)
-	ctx := testCtx(t)
-	p := prefix(t)
-	split(t, c, p+"m")
-	log := logPrewrites(tg)
-	ahead := kv.TSOf(time.Now().Add(2500 * time.Millisecond))
-	req := &kvrpcpb.GetRequest{Context: &kvrpcpb.Context{}, Key: c.Cluster().Codec().EncodeKey([]byte(p + "a")), Version: ahead}
-	if _, err := sendKey[*kvrpcpb.GetRequest, *kvrpcpb.GetResponse](ctx, c, c.newBackoffer(time.Second), []byte(p+"a"), req, nil); err != nil {
-		t.Fatal(err)
-	}
-	one, _ := c.Begin(ctx, With1PC())
-	mustSet(t, one, p+"a", "1")
-	async, _ := c.Begin(ctx, WithAsyncCommit())
-	mustSet(t, async, p+"b", "2", p+"z", "3")
-	var wg sync.WaitGroup
-	for _, tx := range []*Txn{one, async} {
-		wg.Go(func() {
-			if err := tx.Commit(ctx); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	for _, tx := range []*Txn{one, async} {
-		if tx.CommitTS() <= ahead {
-			t.Fatalf("fallback commit ts %d, pushed %d", tx.CommitTS(), ahead)
-		}
-	}
-	log.mu.Lock()
-	commits := log.commits
-	log.mu.Unlock()
-	if commits < 3 || get(t, c, p+"a") != "1" || get(t, c, p+"z") != "3" {
-		t.Fatalf("commits %d", commits)
-	}
-}
-
-// An async-commit or 1PC prewrite whose answer is lost is undetermined: it may have
-// committed (TXN-34); nothing is cleaned up.
-func TestFastPathUndetermined(t *testing.T) {
-	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg)
-	ctx := testCtx(t)
-	p := prefix(t)
-	var rollbacks atomic.Int64
-	tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
-		switch r.Method {
-		case "KvPrewrite":
-			return &memcluster.Fault{Err: status.Error(codes.Unavailable, "gone")}
-		case "KvBatchRollback":
-			rollbacks.Add(1)
-		}
-		return nil
-	})
-	for _, opt := range []TxnOption{WithAsyncCommit(), With1PC()} {
-		tx, _ := c.Begin(ctx, opt)
-		mustSet(t, tx, p+"a", "1")
-		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		err := tx.Commit(short)
-		cancel()
-		if !kv.IsUndetermined(err) {
-			t.Fatalf("commit: %v", err)
-		}
-	}
-	if rollbacks.Load() != 0 {
-		t.Fatal("undetermined commit cleaned up")
-	}
-}
-
-// Async commit and 1PC transactions read back, on every target (conflicts included).
-func TestFastPathRoundTrip(t *testing.T) {
+// client-go: integration_tests/1pc_test.go Test1PCDisallowMultiRegion (1PC only within
+// one region) and the OnePcCommitTs == 0 fallback (SB-8): both end with 2PC.
+func TestOnePCFallback(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
-		c := open(t, tg)
-		ctx := testCtx(t)
+		w := &wire{}
+		c := openWire(t, tg, w, func(cfg *Config) { cfg.EnableOnePC = true })
 		p := prefix(t)
 		split(t, c, p+"m")
-		for i, opt := range []TxnOption{WithAsyncCommit(), With1PC()} {
-			loser, _ := c.Begin(ctx, opt)
-			tx, _ := c.Begin(ctx, opt)
-			mustSet(t, tx, p+"a", fmt.Sprint(i), p+"z", fmt.Sprint(i))
-			if err := tx.Commit(ctx); err != nil {
-				t.Fatal(err)
+		if err := commitPairs(t, c, nil, p+"a", "1", p+"z", "2"); err != nil {
+			t.Fatal(err)
+		}
+		pw, commits, end := w.snapshot()
+		if regionsOf(t, c, p+"a", p+"z") == 2 {
+			for _, r := range pw {
+				if r.TryOnePc {
+					t.Fatal("1PC tried across regions")
+				}
 			}
-			got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0)
-			if err != nil || len(got) != 2 || string(got[1].Value) != fmt.Sprint(i) {
-				t.Fatalf("scan %v %v", keysOf(got), err)
+			if commits == 0 || end.Protocol != "2pc" {
+				t.Fatalf("multi-region: %d commits, protocol %q", commits, end.Protocol)
 			}
-			mustSet(t, loser, p+"a", "loser")
-			var wc *kv.WriteConflictError
-			if err := loser.Commit(ctx); !errors.As(err, &wc) {
-				t.Fatalf("conflict: %v", err)
+		}
+		w.reset()
+		w.zeroOnePC = true
+		if err := commitPairs(t, c, nil, p+"b", "1", p+"c", "2"); err != nil {
+			t.Fatal(err)
+		}
+		pw, commits, end = w.snapshot()
+		if len(pw) != 1 || !pw[0].TryOnePc || commits == 0 || end.Protocol != "2pc" {
+			t.Fatalf("declined 1PC: %d prewrites, %d commits, protocol %q", len(pw), commits, end.Protocol)
+		}
+		if get(t, c, p+"b") != "1" || get(t, c, p+"c") != "2" {
+			t.Fatal("fallback data")
+		}
+		w.reset()
+		w.zeroOnePC = false
+		if err := commitPairs(t, c, []TxnOption{WithOnePC(false)}, p+"d", "1"); err != nil {
+			t.Fatal(err)
+		}
+		if pw, _, _ := w.snapshot(); len(pw) != 1 || pw[0].TryOnePc {
+			t.Fatal("WithOnePC(false) ignored")
+		}
+	})
+}
+
+// regionsOf counts the regions holding keys.
+func regionsOf(t testing.TB, c *Client, keys ...string) int {
+	t.Helper()
+	seen := map[region.VerID]bool{}
+	for _, k := range keys {
+		loc, err := c.Cluster().Cache().Locate(testCtx(t), []byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[loc.Region] = true
+	}
+	return len(seen)
+}
+
+// Async commit (TXN-10): the primary carries the secondaries, every prewrite
+// use_async_commit and a max commit ts; the transaction is committed when Commit returns,
+// at the commit ts TiKV chose; the commit RPCs follow in the background.
+func TestAsyncCommit(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{}
+		c := openWire(t, tg, w, func(cfg *Config) { cfg.EnableAsyncCommit = true })
+		p := prefix(t)
+		split(t, c, p+"m")
+		ctx := testCtx(t)
+		tx, _ := c.Begin(ctx)
+		mustSet(t, tx, p+"a", "1", p+"b", "2", p+"z", "3")
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pw, _, end := w.snapshot()
+		if end.Protocol != "async-commit" || !end.Committed || end.CommitTS != tx.CommitTS() {
+			t.Fatalf("end %+v", end)
+		}
+		secondaries := 0
+		for _, r := range pw {
+			if !r.UseAsyncCommit || r.TryOnePc || r.MaxCommitTs == 0 {
+				t.Fatalf("prewrite flags: async %v 1pc %v max %d", r.UseAsyncCommit, r.TryOnePc, r.MaxCommitTs)
+			}
+			secondaries += len(r.Secondaries)
+		}
+		if secondaries != 2 {
+			t.Fatalf("secondaries sent: %d", secondaries)
+		}
+		// Committed when Commit returned: a reader at a later ts sees every key (waiting
+		// for, or resolving, the locks the background commit has not reached yet).
+		got, err := c.Snapshot(ts(t, c)).BatchGet(ctx, [][]byte{[]byte(p + "a"), []byte(p + "b"), []byte(p + "z")})
+		if err != nil || len(got) != 3 {
+			t.Fatalf("read after async commit: %v %v", got, err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, commits, _ := w.snapshot(); commits > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no commit RPC after async commit")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// Async-commit eligibility and fallback (SB-8): too many keys or key bytes, and TiKV
+// answering min_commit_ts 0, all end with 2PC and commit.
+func TestAsyncCommitFallback(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{}
+		c := openWire(t, tg, w, func(cfg *Config) {
+			cfg.EnableAsyncCommit = true
+			cfg.AsyncCommitKeysLimit = 2
+		})
+		p := prefix(t)
+		if err := commitPairs(t, c, nil, p+"a", "1", p+"b", "2", p+"c", "3"); err != nil {
+			t.Fatal(err)
+		}
+		pw, commits, end := w.snapshot()
+		for _, r := range pw {
+			if r.UseAsyncCommit {
+				t.Fatal("async commit over the keys limit")
+			}
+		}
+		if commits == 0 || end.Protocol != "2pc" {
+			t.Fatalf("too many keys: %d commits, %q", commits, end.Protocol)
+		}
+		w.reset()
+		w.zeroMinCommit = true
+		if err := commitPairs(t, c, nil, p+"d", "1", p+"e", "2"); err != nil {
+			t.Fatal(err)
+		}
+		pw, commits, end = w.snapshot()
+		if len(pw) == 0 || !pw[0].UseAsyncCommit || commits == 0 || end.Protocol != "2pc" {
+			t.Fatalf("declined async: %d prewrites, %d commits, %q", len(pw), commits, end.Protocol)
+		}
+		w.reset()
+		w.zeroMinCommit = false
+		c2 := openWire(t, tg, w, func(cfg *Config) {
+			cfg.EnableAsyncCommit = true
+			cfg.AsyncCommitTotalKeySizeLimit = 8
+		})
+		if err := commitPairs(t, c2, nil, p+"long-key-f", "1"); err != nil {
+			t.Fatal(err)
+		}
+		if pw, _, _ := w.snapshot(); len(pw) != 1 || pw[0].UseAsyncCommit {
+			t.Fatal("async commit over the key size limit")
+		}
+		for k, v := range map[string]string{"a": "1", "c": "3", "d": "1", "e": "2", "long-key-f": "1"} {
+			if get(t, c, p+k) != v {
+				t.Fatalf("%s after fallback", k)
+			}
+		}
+	})
+}
+
+// memcluster's TiKV refuses async commit when a read pushed max_ts beyond the
+// transaction's max commit ts: it writes ordinary locks and the client commits with
+// 2PC (the situation client-go's lock_test.go prepareTxnFallenBackFromAsyncCommit
+// builds with an invalid max commit ts).
+func TestAsyncCommitMaxCommitTSFallback(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		if tg.Mem == nil {
+			t.Skip("needs memcluster: a read from the future")
+		}
+		w := &wire{}
+		c := openWire(t, tg, w, func(cfg *Config) { cfg.EnableAsyncCommit = true })
+		p := prefix(t)
+		ctx := testCtx(t)
+		tx, _ := c.Begin(ctx)
+		mustSet(t, tx, p+"a", "1", p+"b", "2")
+		// Just past the max commit ts (start + age + 2 s safe window). memcluster keeps
+		// the raised floor on its fallback locks (TiKV does not), so the 2PC commit waits
+		// for the TSO to pass it: keep it close.
+		future := tx.StartTS() + uint64((3*time.Second).Milliseconds())<<18
+		req := &kvrpcpb.GetRequest{Context: &kvrpcpb.Context{}, Key: c.Cluster().Codec().EncodeKey([]byte(p + "a")), Version: future}
+		if _, err := region.Send[*kvrpcpb.GetRequest, *kvrpcpb.GetResponse](ctx, c.Cluster().Sender(), []byte(p+"a"), req, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, commits, end := w.snapshot()
+		if end.Protocol != "2pc" || commits == 0 {
+			t.Fatalf("max commit ts fallback: %q, %d commits", end.Protocol, commits)
+		}
+		if get(t, c, p+"a") != "1" || get(t, c, p+"b") != "2" {
+			t.Fatal("fallback data")
+		}
+	})
+}
+
+// An RPC failure of an async-commit or 1PC prewrite that reached TiKV is undetermined
+// (TXN-34) and is not cleaned up; the same failure in 2PC is an ordinary error.
+func TestPrewriteUndetermined(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		boom := fmt.Errorf("injected: %w", kv.ErrStoreUnavailable)
+		for _, tc := range []struct {
+			name         string
+			opts         []TxnOption
+			undetermined bool
+		}{
+			{"async", []TxnOption{WithAsyncCommit(true)}, true},
+			{"1pc", []TxnOption{WithOnePC(true)}, true},
+			{"2pc", nil, false},
+		} {
+			w := &wire{failPrewrite: boom}
+			c := openWire(t, tg, w, func(cfg *Config) { cfg.RPC.MaxBatchSize = -1 })
+			p := prefix(t) + tc.name
+			ctx, cancel := context.WithTimeout(testCtx(t), 3*time.Second)
+			err := func() error {
+				defer cancel()
+				tx, _ := c.Begin(ctx, tc.opts...)
+				mustSet(t, tx, p+"a", "1")
+				return tx.Commit(ctx)
+			}()
+			if err == nil || kv.IsUndetermined(err) != tc.undetermined {
+				t.Fatalf("%s: %v (undetermined %v)", tc.name, err, kv.IsUndetermined(err))
 			}
 		}
 	})

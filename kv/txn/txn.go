@@ -37,13 +37,14 @@ type Txn struct {
 	mem      *memdb.DB
 	state    txnState
 	commitTS uint64
+	pess     pessimistic // lock state of a pessimistic transaction (pessimistic.go)
 }
 
 func newTxn(ctx context.Context, c *Client, ts uint64, o txnOptions) *Txn {
 	t := &Txn{c: c, snap: newSnapshot(c, ts, o), startTS: ts, opts: o, begun: time.Now(),
 		mem: memdb.New(c.cfg.Limits), traceCx: context.WithoutCancel(ctx)}
 	if c.tracer != nil {
-		t.traceCx = c.tracer.TraceTxnStart(t.traceCx, kv.TxnStart{StartTS: ts})
+		t.traceCx = c.tracer.TraceTxnStart(t.traceCx, kv.TxnStart{StartTS: ts, Pessimistic: o.proto.pessimistic})
 	}
 	return t
 }
@@ -163,10 +164,17 @@ func (tx *Txn) Insert(key, value []byte) error {
 // LockKeys marks keys so that Commit fails with a *kv.WriteConflictError if another
 // transaction committed a write to any of them after StartTS, even when this transaction
 // does not write them (Op_Lock mutations). In optimistic transactions nothing is sent
-// before Commit; ctx is accepted for the pessimistic mode of a later version.
+// before Commit. In a pessimistic transaction it takes the locks in TiKV at once with
+// the transaction's wait policy: see LockKeysWithOptions.
 //
-// Errors: ErrEmptyKey, kv.ErrTxnDone, ctx's error.
+// Errors: ErrEmptyKey, kv.ErrTxnDone, ctx's error; in a pessimistic transaction those of
+// LockKeysWithOptions.
 func (tx *Txn) LockKeys(ctx context.Context, keys ...[]byte) error {
+	return tx.LockKeysWithOptions(ctx, LockOptions{}, keys...)
+}
+
+// lockOptimistic is LockKeys of an optimistic transaction.
+func (tx *Txn) lockOptimistic(ctx context.Context, keys [][]byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -224,7 +232,10 @@ func (tx *Txn) bufferedGet(key []byte) (val []byte, ok bool) {
 	defer tx.mu.Unlock()
 	v, ok := tx.mem.Get(key)
 	if !ok {
-		return nil, false
+		v, ok = tx.pess.values[string(key)] // read under a pessimistic lock (nil: absent)
+		if !ok {
+			return nil, false
+		}
 	}
 	return bytes.Clone(v), true
 }
@@ -243,7 +254,7 @@ func (tx *Txn) Get(ctx context.Context, key []byte) ([]byte, error) {
 		}
 		return v, nil
 	}
-	return tx.snap.Get(ctx, key)
+	return tx.readGet(ctx, key)
 }
 
 // BatchGet returns the values of the keys that exist as this transaction sees them.
@@ -267,7 +278,7 @@ func (tx *Txn) BatchGet(ctx context.Context, keys [][]byte) (map[string][]byte, 
 	if len(rest) == 0 {
 		return out, nil
 	}
-	got, err := tx.snap.BatchGet(ctx, rest)
+	got, err := tx.readBatchGet(ctx, rest)
 	if err != nil {
 		return nil, err
 	}
@@ -285,13 +296,17 @@ func (tx *Txn) Iter(ctx context.Context, start, end []byte, opts ...IterOption) 
 	if len(end) > 0 && bytes.Compare(start, end) > 0 {
 		return errIterator(fmt.Errorf("txn: iter [%x, %x): %w", start, end, kv.ErrInvalidRange))
 	}
-	if err := tx.snap.check(ctx); err != nil {
+	snap, err := tx.readSnapshot(ctx, true) // a range read cannot be retried key by key
+	if err != nil {
+		return errIterator(err)
+	}
+	if err := snap.check(ctx); err != nil {
 		return errIterator(err)
 	}
 	tx.mu.Lock()
 	mi := tx.mem.Iter(kv.KeyRange{Start: start, End: end}, memdb.IterOptions{Reverse: o.reverse})
 	tx.mu.Unlock()
-	return &Iterator{ctx: ctx, src: &unionSource{tx: tx, mem: mi, snap: newScanner(tx.snap, start, end, o), o: o}}
+	return &Iterator{ctx: ctx, src: &unionSource{tx: tx, mem: mi, snap: newScanner(snap, start, end, o), o: o}}
 }
 
 // Scan returns up to limit pairs of [start, end) as this transaction sees them (limit <=
@@ -376,6 +391,8 @@ func (u *unionSource) next(ctx context.Context) (kv.KeyValue, bool, error) {
 //   - *kv.AssertionFailedError, *TxnAbortedError (the transaction was rolled back by a
 //     lock resolver; retryable), *kv.BackoffError (locks or regions that did not settle
 //     within the budget); nothing was committed.
+//   - *LatchConflictError: with Config.LocalLatches, a transaction of this Client
+//     committed one of the keys after StartTS; nothing was sent (retryable).
 //   - kv.ErrUndetermined (kv.IsUndetermined): the commit of the primary key may or may
 //     not have happened. Do not retry blindly; read to find out.
 //   - ctx's error: before the primary commit, nothing was committed.
@@ -387,7 +404,16 @@ func (tx *Txn) Commit(ctx context.Context) error {
 	}
 	start := time.Now()
 	cm := newCommitter(tx)
-	err := cm.execute(ctx)
+	unlatch, err := tx.acquireLatches(ctx) // latch.go
+	if err == nil {
+		err = cm.execute(ctx)
+		if err == nil {
+			unlatch(cm.commitTS)
+		} else {
+			unlatch(0)
+		}
+	}
+	tx.endPessimistic(ctx, cm, err)
 	switch {
 	case err == nil:
 		tx.state, tx.commitTS = stateCommitted, cm.commitTS
@@ -416,8 +442,9 @@ func (tx *Txn) trace(start time.Time, cm *committer, err error) {
 
 // Rollback discards the transaction. An optimistic transaction has written nothing to
 // TiKV before Commit (and a failed Commit cleans up after itself), so Rollback only drops
-// the buffer. Rolling back a rolled-back transaction, or one whose Commit failed, is a
-// no-op.
+// the buffer. A pessimistic transaction's locks are rolled back (PessimisticRollback,
+// bounded by ctx or, once ctx ended, Config.CleanupTimeout) and its heartbeat stops.
+// Rolling back a rolled-back transaction, or one whose Commit failed, is a no-op.
 //
 // Errors: kv.ErrTxnDone after a successful (or undetermined) Commit.
 func (tx *Txn) Rollback(ctx context.Context) error {
@@ -429,6 +456,7 @@ func (tx *Txn) Rollback(ctx context.Context) error {
 	case stateCommitted, stateUnknown:
 		return kv.ErrTxnDone
 	}
+	tx.endPessimistic(ctx, nil, kv.ErrTxnDone) // removes the pessimistic locks
 	tx.state = stateRolledBack
 	tx.mem = memdb.New(tx.c.cfg.Limits)
 	tx.trace(time.Now(), nil, nil)
