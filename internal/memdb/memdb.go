@@ -56,8 +56,8 @@ type DB struct {
 	entries []entry
 	index   tree      // ordered: iteration and seeks
 	lookup  hashIndex // exact keys: point reads and writes
-	size    int // keys plus current values of visible entries
-	count   int // visible entries
+	size    int       // keys plus current values of visible entries
+	count   int       // visible entries
 	writes  uint64
 
 	undo      []undoRec
