@@ -84,9 +84,18 @@ func assertionOf(f memdb.KeyFlags) kvrpcpb.Assertion {
 }
 
 // checkAssertionsByLocks compares the assertions with what pessimistic locks reported
-// about the keys' existence (client-go's checkAssertionByPessimisticLockResults): a
-// contradiction fails the commit before anything is prewritten.
+// about the keys' existence (client-go's checkAssertionByPessimisticLockResults). A
+// contradiction is recorded like a prewrite's assertion failure: the prewrite still runs
+// (without async commit or 1PC, whose success would be a commit) so that any other error
+// it meets is reported instead, and the commit then fails with the assertion error.
 func (cm *committer) checkAssertionsByLocks() error {
+	if err := cm.assertionsByLocks(); err != nil {
+		return cm.deferAssertion(err)
+	}
+	return nil
+}
+
+func (cm *committer) assertionsByLocks() error {
 	if cm.tx.opts.proto.assertion == AssertionOff {
 		return nil
 	}
@@ -107,4 +116,24 @@ func (cm *committer) checkAssertionsByLocks() error {
 		}
 	}
 	return nil
+}
+
+// deferAssertion records an assertion failure of one prewrite batch (which TiKV did not
+// apply) and lets the other batches go on, so that any other error of the prewrite is
+// the one reported (client-go: an assertion failure loses to every other batch error).
+// prewriteAll returns it once every batch is done.
+func (cm *committer) deferAssertion(err error) error {
+	cm.p.mu.Lock()
+	defer cm.p.mu.Unlock()
+	if cm.p.assertion == nil {
+		cm.p.assertion = err
+	}
+	return nil
+}
+
+// deferredAssertion returns the assertion failure recorded by deferAssertion.
+func (cm *committer) deferredAssertion() error {
+	cm.p.mu.Lock()
+	defer cm.p.mu.Unlock()
+	return cm.p.assertion
 }

@@ -41,15 +41,14 @@ type commitProto struct {
 	forUpdateTS uint64 // pessimistic transactions that locked something
 	async       bool   // trying async commit
 	onePC       bool   // trying 1PC
-	triedAsync  bool
-	triedOnePC  bool
 	minCommitTS uint64 // floor sent with every prewrite
 	maxCommitTS uint64 // async commit / 1PC bound
 
-	mu       sync.Mutex
-	floor    uint64 // largest MinCommitTs TiKV returned
-	fellBack bool   // some async prewrite returned 0
-	onePCTS  uint64 // 1PC commit ts
+	mu        sync.Mutex
+	assertion error  // first assertion failure of a prewrite batch (assertion.go)
+	floor     uint64 // largest MinCommitTs TiKV returned
+	fellBack  bool   // some async prewrite returned 0
+	onePCTS   uint64 // 1PC commit ts
 }
 
 // protocol names the protocol the commit used, for tracing.
@@ -80,7 +79,9 @@ func (cm *committer) chooseProtocol(ctx context.Context) error {
 	if err := cm.checkTxnAge(); err != nil {
 		return err
 	}
-	if !cm.hasLocks || o.upperBound != nil { // TiKV would choose a commit ts we cannot check
+	if !cm.hasLocks || o.upperBound != nil || cm.deferredAssertion() != nil {
+		// TiKV would choose a commit ts we cannot check, or a successful prewrite would be
+		// a commit although the client already found an assertion failure.
 		return nil
 	}
 	keySize := 0
@@ -96,7 +97,6 @@ func (cm *committer) chooseProtocol(ctx context.Context) error {
 		}
 		cm.p.onePC = one
 	}
-	cm.p.triedAsync, cm.p.triedOnePC = cm.p.async, cm.p.onePC
 	if !cm.p.async && !cm.p.onePC {
 		return nil
 	}
@@ -157,9 +157,16 @@ func (cm *committer) decorate(req *kvrpcpb.PrewriteRequest, batch []mutation, ha
 		req.ForUpdateTs = p.forUpdateTS
 		req.PessimisticActions = make([]kvrpcpb.PrewriteRequest_PessimisticAction, len(batch))
 		for i, m := range batch {
-			req.PessimisticActions[i] = kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK
-			if m.flags.Has(memdb.FlagKeyLocked) {
+			switch {
+			case m.flags.Has(memdb.FlagKeyLocked):
 				req.PessimisticActions[i] = kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK
+			case m.flags.Has(memdb.FlagPresumeKNE):
+				// An Insert of a key the transaction did not lock: its uniqueness is checked
+				// now, against the start ts like an optimistic write (TiDB's lazy
+				// uniqueness check, TXN-25).
+				req.PessimisticActions[i] = kvrpcpb.PrewriteRequest_DO_CONSTRAINT_CHECK
+			default:
+				req.PessimisticActions[i] = kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK
 			}
 		}
 	}
@@ -202,6 +209,13 @@ func (cm *committer) notePrewrite(resp *kvrpcpb.PrewriteResponse) {
 // the region found by fitsOneRequest; if the region moved meanwhile (TiKV answered with a
 // region error, so nothing was written) the commit goes on with the other protocols.
 func (cm *committer) prewriteAll(ctx context.Context) error {
+	if err := cm.prewriteProtocol(ctx); err != nil {
+		return err
+	}
+	return cm.deferredAssertion()
+}
+
+func (cm *committer) prewriteProtocol(ctx context.Context) error {
 	if !cm.p.onePC {
 		return cm.prewrite(ctx)
 	}

@@ -166,7 +166,7 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 			return first
 		}
 		if len(locks) == 0 {
-			return assertion // an assertion failure loses to any other error (TXN-24)
+			return cm.deferAssertion(assertion) // it loses to any other error (TXN-24, assertion.go)
 		}
 		res, err := cm.c.resolver.resolve(ctx, bo, 0, locks, false)
 		if err != nil {

@@ -155,6 +155,11 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 		// Keys the transaction already held (locked again for their values) stay locked.
 		fresh := slices.DeleteFunc(slices.Clone(keys), func(k []byte) bool { return tx.mem.Flags(k).Has(memdb.FlagKeyLocked) })
 		tx.lockFailed(ctx, fresh, err, assigned)
+		if dl != nil && dl.IsRetryable {
+			// Give the transaction we deadlocked with a moment to take the keys we just
+			// released before the caller retries (client-go sleeps 5 ms too).
+			_ = backoff.SystemClock{}.Sleep(ctx, 5*time.Millisecond)
+		}
 		return err
 	}
 	asked := o.ReturnValues || o.CheckExistence // else TiKV reports no existence

@@ -339,3 +339,108 @@ func TestAssertionLosesToOtherErrors(t *testing.T) {
 		}
 	})
 }
+
+// An assertion failure in one region's prewrite loses to a write conflict in another's
+// (client-go: integration_tests/assertion_test.go TestAssertionErrorLessPriorToOtherError,
+// noBatch cases); alone, it fails the commit and nothing is written.
+func TestAssertionLosesAcrossRegions(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		c := open(t, tg)
+		ctx := testCtx(t)
+		p := prefix(t)
+		split(t, c, p+"m")
+		put(t, c, p+"a", "exists")
+		for _, conflict := range []bool{true, false} {
+			tx, _ := c.Begin(ctx, WithAssertionLevel(AssertionStrict))
+			mustSet(t, tx, p+"a", "x", p+"z", "y")
+			_ = tx.Assert([]byte(p+"a"), kv.AssertNotExist)
+			if conflict {
+				put(t, c, p+"z", "winner")
+			}
+			err := tx.Commit(ctx)
+			var wc *kv.WriteConflictError
+			var af *kv.AssertionFailedError
+			if conflict && !errors.As(err, &wc) || !conflict && !errors.As(err, &af) {
+				t.Fatalf("conflict %v: %v", conflict, err)
+			}
+		}
+		if get(t, c, p+"a") != "exists" || get(t, c, p+"z") != "winner" {
+			t.Fatal("a failed commit wrote data")
+		}
+	})
+}
+
+// A client-side assertion failure (from pessimistic lock results) turns async commit
+// off, lets the prewrite run and fails the commit with it afterwards, writing nothing
+// (client-go: 2pc.go checkAssertionByPessimisticLockResults, stashed error).
+func TestAssertionByLockResultsStashed(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{}
+		c := openWire(t, tg, w)
+		ctx := testCtx(t)
+		p := prefix(t)
+		tx := beginPessimistic(t, c, WithAsyncCommit(true), WithOnePC(true))
+		if err := tx.LockKeysWithOptions(ctx, LockOptions{CheckExistence: true}, []byte(p+"absent")); err != nil {
+			t.Fatal(err)
+		}
+		mustSet(t, tx, p+"absent", "v")
+		_ = tx.Assert([]byte(p+"absent"), kv.AssertExist)
+		var af *kv.AssertionFailedError
+		if err := tx.Commit(ctx); !errors.As(err, &af) {
+			t.Fatalf("commit: %v", err)
+		}
+		pw, commits, _ := w.snapshot()
+		for _, r := range pw {
+			if r.UseAsyncCommit || r.TryOnePc {
+				t.Fatal("fast path despite a known assertion failure")
+			}
+		}
+		if len(pw) == 0 || commits != 0 || get(t, c, p+"absent") != "" {
+			t.Fatalf("%d prewrites, %d commits", len(pw), commits)
+		}
+	})
+}
+
+// A pessimistic transaction's Insert of a key it did not lock is checked in prewrite
+// with DO_CONSTRAINT_CHECK (client-go's NeedConstraintCheckInPrewrite, TXN-25): a key
+// inserted by another transaction meanwhile fails the commit.
+func TestPessimisticLazyUniqueness(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{}
+		c := openWire(t, tg, w)
+		ctx := testCtx(t)
+		p := prefix(t)
+		for _, taken := range []bool{false, true} {
+			tx := beginPessimistic(t, c)
+			if err := tx.LockKeys(ctx, []byte(p+"row")); err != nil {
+				t.Fatal(err)
+			}
+			key := fmt.Sprintf("%sunique%v", p, taken)
+			if err := tx.Insert([]byte(key), []byte("mine")); err != nil {
+				t.Fatal(err)
+			}
+			mustSet(t, tx, p+"row", "r")
+			if taken {
+				put(t, c, key, "theirs")
+			}
+			w.reset()
+			err := tx.Commit(ctx)
+			var wc *kv.WriteConflictError
+			if taken && !(isKeyExists(err) || errors.As(err, &wc)) || !taken && err != nil {
+				t.Fatalf("taken %v: %v", taken, err)
+			}
+			pw, _, _ := w.snapshot()
+			found := false
+			for _, r := range pw {
+				for i, m := range r.Mutations {
+					if string(c.decodeKey(m.Key)) == key {
+						found = r.PessimisticActions[i] == kvrpcpb.PrewriteRequest_DO_CONSTRAINT_CHECK
+					}
+				}
+			}
+			if !found {
+				t.Fatalf("taken %v: no constraint check in prewrite", taken)
+			}
+		}
+	})
+}
