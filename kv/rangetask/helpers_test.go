@@ -111,4 +111,3 @@ func letters() []string {
 }
 
 func memclusterOpts() memcluster.Options { return memcluster.Options{Stores: 3} }
-
