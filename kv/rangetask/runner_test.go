@@ -13,53 +13,89 @@ import (
 	"github.com/tikvsql/tikvsql/kv/rangetask"
 )
 
-// client-go: txnkv/rangetask/range_task_test.go TestRunner: a range over 26 split points
-// is cut into tasks of regionsPerTask regions that, together, cover it exactly once, with
-// any number of workers; the completed-region counts add up.
+// rangeCase is one range of the client-go runner test over regions split at "a".."z"
+// (all keys under the test's prefix), with the region pieces it covers.
+type rangeCase struct {
+	start, end string // "" = the prefix's start / end
+	pieces     [][2]string
+}
+
+// runnerCases builds client-go's test ranges and their expected region pieces.
+func runnerCases() []rangeCase {
+	all := [][2]string{{"", "a"}}
+	ls := letters()
+	for i := 0; i+1 < len(ls); i++ {
+		all = append(all, [2]string{ls[i], ls[i+1]})
+	}
+	all = append(all, [2]string{"z", ""})
+	return []rangeCase{
+		{"", "", all},
+		{"", "b", all[:2]},
+		{"b", "", all[2:]},
+		{"b", "x", all[2:24]},
+		{"a", "d", [][2]string{{"a", "b"}, {"b", "c"}, {"c", "d"}}},
+		{"a\x00", "d\x00", [][2]string{{"a\x00", "b"}, {"b", "c"}, {"c", "d"}, {"d", "d\x00"}}},
+		{"a\xff\xff\xff", "c\xff\xff\xff", [][2]string{{"a\xff\xff\xff", "b"}, {"b", "c"}, {"c", "c\xff\xff\xff"}}},
+		{"a1", "a2", [][2]string{{"a1", "a2"}}},
+		{"a", "a", nil},
+		{"a3", "a3", nil},
+	}
+}
+
+// bounds maps a case's names to keys under the prefix ("" end = the prefix's end).
+func (e *env) bounds(start, end string) (kv.Key, kv.Key) {
+	s, en := kv.Key(e.key(start)), kv.Key(e.key(end))
+	if end == "" {
+		en = append(kv.Key(e.key("")), 0xff)
+	}
+	return s, en
+}
+
+// batch joins consecutive pieces per regions-per-task, as the runner cuts them.
+func (e *env) batch(pieces [][2]string, per int) []kv.KeyRange {
+	var out []kv.KeyRange
+	for i := 0; i < len(pieces); i += per {
+		last := min(i+per, len(pieces)) - 1
+		s, _ := e.bounds(pieces[i][0], "x")
+		_, en := e.bounds("x", pieces[last][1])
+		out = append(out, kv.KeyRange{Start: s, End: en})
+	}
+	return out
+}
+
+// client-go: integration_tests/range_task_test.go TestRangeTask: for every test range,
+// 1..4 workers and 1..5 regions per task, the handler sees exactly the region pieces of
+// the range batched per task, and the completed counts add up.
 func TestRunnerCoversRange(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		e := newEnv(t, tg)
 		e.splitAt(t, letters()...)
-		for _, rg := range [][2]string{{"", ""}, {"a", "z"}, {"b0", "x0"}, {"c", "c1"}} {
-			start, end := e.key(rg[0]), e.key(rg[1])
-			if rg[1] == "" {
-				// The prefix's end, so the local cluster's other data stays out.
-				end = append(e.key(""), 0xff)
-			}
-			regions, err := e.cl.Cache().LocateRange(testCtx(t), start, end)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, conc := range []int{1, 3, 8} {
-				for _, per := range []int{1, 2, 7, 100} {
+		for conc := 1; conc < 5; conc++ {
+			for per := 1; per <= 5; per++ {
+				for _, rc := range runnerCases() {
 					var mu sync.Mutex
 					var got []kv.KeyRange
 					run := rangetask.NewRunner(e.cl.Cache(), conc, func(ctx context.Context, r kv.KeyRange) (rangetask.Stat, error) {
-						locs, err := e.cl.Cache().LocateRange(ctx, r.Start, r.End)
 						mu.Lock()
 						got = append(got, r)
 						mu.Unlock()
-						return rangetask.Stat{CompletedRegions: len(locs)}, err
+						return rangetask.Stat{CompletedRegions: 1}, nil
 					})
 					run.SetRegionsPerTask(per)
+					start, end := e.bounds(rc.start, rc.end)
 					if err := run.Run(testCtx(t), start, end); err != nil {
 						t.Fatal(err)
 					}
 					slices.SortFunc(got, func(a, b kv.KeyRange) int { return bytes.Compare(a.Start, b.Start) })
-					if !bytes.Equal(got[0].Start, start) || !bytes.Equal(got[len(got)-1].End, end) {
-						t.Fatalf("%v conc %d per %d: tasks %v do not span the range", rg, conc, per, got)
+					want := e.batch(rc.pieces, per)
+					if !slices.EqualFunc(got, want, func(a, b kv.KeyRange) bool {
+						return bytes.Equal(a.Start, b.Start) && bytes.Equal(a.End, b.End)
+					}) {
+						t.Fatalf("[%q, %q) conc %d per %d: tasks %v, want %v", rc.start, rc.end, conc, per, got, want)
 					}
-					for i := 1; i < len(got); i++ {
-						if !bytes.Equal(got[i-1].End, got[i].Start) {
-							t.Fatalf("%v: gap or overlap between %v and %v", rg, got[i-1], got[i])
-						}
-					}
-					if want := (len(regions) + per - 1) / per; len(got) != want {
-						t.Errorf("%v conc %d per %d: %d tasks, want %d", rg, conc, per, len(got), want)
-					}
-					if run.CompletedRegions() != len(regions) || run.FailedRegions() != 0 {
-						t.Errorf("%v conc %d per %d: completed %d failed %d, want %d, 0", rg, conc, per,
-							run.CompletedRegions(), run.FailedRegions(), len(regions))
+					if run.CompletedRegions() != len(want) || run.FailedRegions() != 0 {
+						t.Errorf("[%q, %q) conc %d per %d: completed %d failed %d, want %d, 0", rc.start, rc.end, conc, per,
+							run.CompletedRegions(), run.FailedRegions(), len(want))
 					}
 				}
 			}
@@ -82,36 +118,34 @@ func TestRunnerEmptyRange(t *testing.T) {
 	}
 }
 
-// client-go: txnkv/rangetask/range_task_test.go TestRangeTaskWorker (error case): the
-// first handler error stops the run, is returned, and the failed-region counts of the
-// tasks that ran are kept.
+// client-go: integration_tests/range_task_test.go TestRangeTaskError: whichever task
+// fails, the run returns the error, fewer regions than the range has are completed, and
+// exactly one failed.
 func TestRunnerHandlerError(t *testing.T) {
 	tg := testcluster.Memory(t, memclusterOpts())
 	e := newEnv(t, tg)
 	e.splitAt(t, letters()...)
 	boom := errors.New("boom")
-	for _, conc := range []int{1, 4} {
-		var mu sync.Mutex
-		calls := 0
-		run := rangetask.NewRunner(e.cl.Cache(), conc, func(ctx context.Context, r kv.KeyRange) (rangetask.Stat, error) {
-			mu.Lock()
-			calls++
-			mu.Unlock()
-			if r.Contains(e.key("m")) {
-				return rangetask.Stat{CompletedRegions: 1, FailedRegions: 1}, boom
+	for conc := 1; conc < 5; conc++ {
+		for _, rc := range runnerCases() {
+			for _, piece := range rc.pieces {
+				errKey, _ := e.bounds(piece[0], "x")
+				run := rangetask.NewRunner(e.cl.Cache(), conc, func(ctx context.Context, r kv.KeyRange) (rangetask.Stat, error) {
+					if bytes.Equal(r.Start, errKey) {
+						return rangetask.Stat{FailedRegions: 1}, boom
+					}
+					return rangetask.Stat{CompletedRegions: 1}, nil
+				})
+				run.SetRegionsPerTask(1)
+				start, end := e.bounds(rc.start, rc.end)
+				if err := run.Run(testCtx(t), start, end); !errors.Is(err, boom) {
+					t.Fatalf("[%q, %q) fail at %q: err %v, want boom", rc.start, rc.end, piece[0], err)
+				}
+				if run.CompletedRegions() >= len(rc.pieces) || run.FailedRegions() != 1 {
+					t.Fatalf("[%q, %q) fail at %q: completed %d of %d, failed %d", rc.start, rc.end, piece[0],
+						run.CompletedRegions(), len(rc.pieces), run.FailedRegions())
+				}
 			}
-			return rangetask.Stat{CompletedRegions: 2}, nil
-		})
-		run.SetRegionsPerTask(2)
-		err := run.Run(testCtx(t), e.key(""), append(e.key(""), 0xff))
-		if !errors.Is(err, boom) {
-			t.Fatalf("conc %d: err %v, want boom", conc, err)
-		}
-		if run.FailedRegions() != 1 || calls >= 14 {
-			t.Errorf("conc %d: failed %d after %d calls; want 1 and the run stopped early", conc, run.FailedRegions(), calls)
-		}
-		if conc == 1 && run.CompletedRegions() != 2*(calls-1)+1 {
-			t.Errorf("completed %d after %d calls", run.CompletedRegions(), calls)
 		}
 	}
 }
