@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/tikvsql/tikvsql/kv"
 	"github.com/tikvsql/tikvsql/kv/region"
@@ -40,7 +43,14 @@ type Runner struct {
 
 	completed atomic.Int64
 	failed    atomic.Int64
+
+	log     *zap.Logger // nil: no progress log
+	name    string
+	logEach time.Duration
 }
+
+// DefaultStatLogInterval is client-go's interval between progress logs.
+const DefaultStatLogInterval = time.Minute
 
 // NewRunner returns a Runner that cuts ranges along cache's regions and runs h with
 // concurrency workers (at least one).
@@ -51,6 +61,16 @@ func NewRunner(cache *region.Cache, concurrency int, h Handler) *Runner {
 // SetRegionsPerTask sets how many regions one task covers; values below 1 mean 1. Call it
 // before Run.
 func (r *Runner) SetRegionsPerTask(n int) { r.regionsPerTask = max(n, 1) }
+
+// SetStatLog makes Run log its progress (completed regions so far) to log under name at
+// most every interval (DefaultStatLogInterval when <= 0) while it hands out tasks, and
+// its end. Call it before Run.
+func (r *Runner) SetStatLog(log *zap.Logger, name string, interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultStatLogInterval
+	}
+	r.log, r.name, r.logEach = log, name, interval
+}
 
 // CompletedRegions returns the regions the current or last Run completed so far.
 func (r *Runner) CompletedRegions() int { return int(r.completed.Load()) }
@@ -102,9 +122,22 @@ func (r *Runner) Run(ctx context.Context, start, end []byte) error {
 		})
 	}
 
+	var tick <-chan time.Time
+	began := time.Now()
+	if r.log != nil {
+		t := time.NewTicker(r.logEach)
+		defer t.Stop()
+		tick = t.C
+	}
 	key := start
 produce:
 	for {
+		select {
+		case <-tick:
+			r.log.Info("range task in progress", zap.String("name", r.name), zap.Duration("elapsed", time.Since(began)),
+				zap.Int("completedRegions", r.CompletedRegions()), zap.Int("failedRegions", r.FailedRegions()))
+		default:
+		}
 		taskEnd, last, err := r.cut(wctx, key, end)
 		if err != nil {
 			fail(err)
@@ -122,6 +155,10 @@ produce:
 	}
 	close(tasks)
 	wg.Wait()
+	if r.log != nil {
+		r.log.Info("range task done", zap.String("name", r.name), zap.Duration("elapsed", time.Since(began)),
+			zap.Int("completedRegions", r.CompletedRegions()), zap.Int("failedRegions", r.FailedRegions()))
+	}
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -7,6 +7,10 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
@@ -192,4 +196,29 @@ func TestRunnerDoneContext(t *testing.T) {
 	if err := run.Run(ctx, e.key("a"), e.key("z")); !errors.Is(err, context.Canceled) || run.CompletedRegions() != 0 {
 		t.Fatalf("err %v completed %d, want context.Canceled and 0", err, run.CompletedRegions())
 	}
+}
+
+// With a stat log the runner reports its progress while it hands out tasks, and its end.
+func TestRunnerStatLog(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	e := newEnv(t, tg)
+	e.splitAt(t, letters()...)
+	core, logs := observer.New(zap.InfoLevel)
+	run := rangetask.NewRunner(e.cl.Cache(), 1, func(ctx context.Context, r kv.KeyRange) (rangetask.Stat, error) {
+		time.Sleep(2 * time.Millisecond)
+		return rangetask.Stat{CompletedRegions: 1}, nil
+	})
+	run.SetRegionsPerTask(1)
+	run.SetStatLog(zap.New(core), "test", time.Millisecond)
+	if err := run.Run(testCtx(t), e.key(""), append(e.key(""), 0xff)); err != nil {
+		t.Fatal(err)
+	}
+	if n := logs.FilterMessage("range task in progress").Len(); n == 0 {
+		t.Error("no progress log")
+	}
+	done := logs.FilterMessage("range task done").All()
+	if len(done) != 1 || done[0].ContextMap()["completedRegions"] != int64(27) {
+		t.Errorf("end log %+v", done)
+	}
+	run.SetStatLog(zap.NewNop(), "default interval", 0) // the default applies
 }

@@ -123,6 +123,7 @@ func (c *Client) ResolveLocksInRange(ctx context.Context, maxTS uint64, start, e
 		return c.sweepLocks(ctx, maxTS, r)
 	})
 	run.SetRegionsPerTask(o.regionsPerTask)
+	run.SetStatLog(c.log, "gc-resolve-locks", 0)
 	err := run.Run(ctx, start, end)
 	return rangetask.Stat{CompletedRegions: run.CompletedRegions(), FailedRegions: run.FailedRegions()}, err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
+	"github.com/tikvsql/tikvsql/kv"
 	"github.com/tikvsql/tikvsql/kv/pd"
 	"github.com/tikvsql/tikvsql/memcluster"
 )
@@ -291,5 +292,43 @@ func TestExpandSharedLocks(t *testing.T) {
 	if len(got) != 3 || got[0].info.GetLockVersion() != 5 || got[1].info.GetLockVersion() != 6 ||
 		got[2].info.GetLockVersion() != 7 || string(got[2].key) != "k" {
 		t.Fatalf("expanded %+v", got)
+	}
+}
+
+// client-go: integration_tests/safepoint_test.go (ErrTxnAbortedByGC after GC): once GC has
+// advanced the safe points, a transaction or read started before them is refused (as soon
+// as the client's safe point cache has been refreshed), so versions that GC collected can
+// never be read as if they were still there; reads after the safe point see the newest
+// version.
+func TestGCHidesOldVersions(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg, func(cfg *Config) { cfg.PD.SafePointRefresh = 10 * time.Millisecond })
+	p := prefix(t)
+	put(t, c, p+"k", "v1")
+	old := ts(t, c)
+	put(t, c, p+"k", "v2")
+	if v, err := c.Snapshot(old).Get(testCtx(t), []byte(p+"k")); err != nil || string(v) != "v1" {
+		t.Fatalf("before GC: %q %v", v, err)
+	}
+	sp := ts(t, c)
+	if _, err := c.GC(testCtx(t), sp); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := c.Begin(testCtx(t), WithStartTS(old))
+		if errors.Is(err, kv.ErrTxnAbortedByGC) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("begin before the safe point after GC: %v, want kv.ErrTxnAbortedByGC", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := c.Snapshot(old).Get(testCtx(t), []byte(p+"k")); !errors.Is(err, kv.ErrTxnAbortedByGC) {
+		t.Fatalf("read before the safe point: %v", err)
+	}
+	if got := get(t, c, p+"k"); got != "v2" {
+		t.Fatalf("latest = %q", got)
 	}
 }
