@@ -111,10 +111,13 @@ func (c *Client) GC(ctx context.Context, safePoint uint64, opts ...GCOption) (GC
 // their TTL has expired. Regions that move are located and scanned again. It runs on a
 // rangetask.Runner (WithGCConcurrency, WithGCRegionsPerTask) and returns the regions swept.
 //
-// Errors: ErrLockNotResolved; key errors of CheckTxnStatus, CheckSecondaryLocks or
+// Errors: kv.ErrClosed; ErrLockNotResolved; key errors of CheckTxnStatus, CheckSecondaryLocks or
 // ResolveLock; a *kv.BackoffError when a region's budget (100 s) runs out; an error
 // wrapping ctx's error.
 func (c *Client) ResolveLocksInRange(ctx context.Context, maxTS uint64, start, end []byte, opts ...GCOption) (rangetask.Stat, error) {
+	if c.isClosed() {
+		return rangetask.Stat{}, kv.ErrClosed
+	}
 	o := gcOptions{concurrency: DefaultGCConcurrency, regionsPerTask: rangetask.DefaultRegionsPerTask}
 	for _, f := range opts {
 		f(&o)
@@ -128,16 +131,16 @@ func (c *Client) ResolveLocksInRange(ctx context.Context, maxTS uint64, start, e
 	return rangetask.Stat{CompletedRegions: run.CompletedRegions(), FailedRegions: run.FailedRegions()}, err
 }
 
-// sweepLocks scans and resolves the locks of one task, region by region, with a fresh
-// GC budget per scan.
+// sweepLocks scans and resolves the locks of one task, region by region. Each step (one
+// scan and its resolution, with the rescans a moving region causes) has its own GC budget.
 func (c *Client) sweepLocks(ctx context.Context, maxTS uint64, r kv.KeyRange) (rangetask.Stat, error) {
 	var st rangetask.Stat
 	key := []byte(r.Start)
+	bo := c.newBackoffer(backoff.BudgetGCResolve)
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, fmt.Errorf("txn: resolve locks: %w", err)
 		}
-		bo := c.newBackoffer(backoff.BudgetGCResolve)
 		loc, infos, err := c.scanLocks(ctx, bo, key, r.End, maxTS)
 		if err != nil {
 			return st, err
@@ -158,6 +161,7 @@ func (c *Client) sweepLocks(ctx context.Context, maxTS uint64, r kv.KeyRange) (r
 		if len(key) == 0 || (len(r.End) > 0 && bytes.Compare(key, r.End) >= 0) {
 			return st, nil
 		}
+		bo = c.newBackoffer(backoff.BudgetGCResolve) // progress made: a fresh budget
 	}
 }
 

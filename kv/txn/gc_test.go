@@ -232,8 +232,11 @@ func TestGCClosed(t *testing.T) {
 	_, c := gcTarget(t)
 	sp := ts(t, c)
 	_ = c.Close(context.Background())
-	if _, err := c.GC(context.Background(), sp); err == nil {
-		t.Fatal("GC on a closed client succeeded")
+	if _, err := c.GC(context.Background(), sp); !errors.Is(err, kv.ErrClosed) {
+		t.Fatalf("GC on a closed client: %v", err)
+	}
+	if _, err := c.ResolveLocksInRange(context.Background(), sp, nil, nil); !errors.Is(err, kv.ErrClosed) {
+		t.Fatalf("ResolveLocksInRange on a closed client: %v", err)
 	}
 }
 
