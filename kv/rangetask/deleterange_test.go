@@ -3,7 +3,9 @@ package rangetask_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
+	"github.com/tikvsql/tikvsql/kv"
 	"github.com/tikvsql/tikvsql/kv/cluster"
 	"github.com/tikvsql/tikvsql/kv/rangetask"
 	"github.com/tikvsql/tikvsql/memcluster"
@@ -165,4 +168,64 @@ func TestUnsafeDestroyRangeStoreDown(t *testing.T) {
 	if got := e.present(t, "a", "b"); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("present %v, want [b]", got)
 	}
+}
+
+// client-go: integration_tests/delete_range_test.go TestDeleteRange: over regions split
+// at b, c and d, a sequence of deletions removes exactly the keys of each range, and each
+// reports the regions it covered (an empty range none).
+func TestDeleteRangeSequence(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		e := newEnv(t, tg)
+		e.splitAt(t, "b", "c", "d")
+		model := map[string]string{}
+		ctx := testCtx(t)
+		tx, err := e.txn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range "abcd" {
+			for j := '0'; j <= '9'; j++ {
+				k := string(i) + string(j)
+				model[k] = "v" + k
+				if err := tx.Set(e.key(k), []byte(model[k])); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []struct {
+			start, end string
+			regions    int
+		}{{"b", "c0", 2}, {"d0", "d0", 0}, {"d0\x00", "d1\x00", 1}, {"c5", "d5", 2}, {"a", "z", 4}, {"", "", 4}} {
+			start, end := e.key(step.start), e.key(step.end)
+			if step.end == "" {
+				end = append(e.key(""), 0xff)
+			}
+			st, err := rangetask.DeleteRange(testCtx(t), e.cl, start, end, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range model {
+				if k >= step.start && (step.end == "" || k < step.end) {
+					delete(model, k)
+				}
+			}
+			got, err := e.txn.Snapshot(kv.MaxTS).Scan(testCtx(t), e.key(""), append(e.key(""), 0xff), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			left := map[string]string{}
+			for _, p := range got {
+				left[strings.TrimPrefix(string(p.Key), e.p)] = string(p.Value)
+			}
+			if !maps.Equal(left, model) {
+				t.Fatalf("after deleting [%q, %q): %v, want %v", step.start, step.end, left, model)
+			}
+			if st.CompletedRegions != step.regions {
+				t.Errorf("deleting [%q, %q) covered %d regions, want %d", step.start, step.end, st.CompletedRegions, step.regions)
+			}
+		}
+	})
 }
