@@ -61,3 +61,23 @@ func TestSetScatterRunning(t *testing.T) {
 		}
 	}
 }
+
+func TestSetKeyspaceConfig(t *testing.T) {
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetKeyspaceConfig("nope", map[string]string{"a": "b"}); err == nil {
+		t.Fatal("config of a missing keyspace")
+	}
+	if _, err := c.CreateKeyspace("ks"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetKeyspaceConfig("ks", map[string]string{"gc_management_type": "keyspace_level"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.pd.meta.keyspaces["ks"].GetConfig()["gc_management_type"]; got != "keyspace_level" {
+		t.Fatalf("config %q", got)
+	}
+}

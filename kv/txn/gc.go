@@ -28,6 +28,12 @@ const DefaultGCConcurrency = 8
 // does not name it). GC stops rather than collect under a live lock.
 var ErrLockNotResolved = errors.New("txn: GC could not resolve a lock")
 
+// ErrGCScope: GC was asked of a client whose API v2 keyspace shares the cluster-wide GC
+// safe points (unified GC). Advancing them needs every keyspace's locks resolved, and this
+// client can address only its own keyspace, so it refuses. Drive GC from a client of a
+// keyspace with keyspace-level GC, or of the whole cluster (API v1).
+var ErrGCScope = errors.New("txn: GC of a keyspace that uses the cluster-wide safe points")
+
 // GCResult is what GC advanced.
 type GCResult struct {
 	// TxnSafePoint is PD's answer to advancing the txn safe point (New may stop short of
@@ -67,7 +73,10 @@ func WithGCRegionsPerTask(n int) GCOption { return func(o *gcOptions) { o.region
 // It returns what was advanced, also on failure (the steps that ran). ctx bounds the whole
 // run; no goroutine outlives the call.
 //
-// Errors: kv.ErrClosed; those of pd.Client.AdvanceTxnSafePoint (pd.ErrInvalidArgument when
+// Under API v2 the keyspace must run keyspace-level GC: GC then advances and sweeps that
+// keyspace alone.
+//
+// Errors: kv.ErrClosed; ErrGCScope; those of pd.Client.AdvanceTxnSafePoint (pd.ErrInvalidArgument when
 // safePoint is behind the current txn safe point, pd.ErrUnsupported), GCState and
 // AdvanceGCSafePoint; those of ResolveLocksInRange. A failed sweep leaves the GC safe point
 // where it was.
@@ -77,6 +86,9 @@ func (c *Client) GC(ctx context.Context, safePoint uint64, opts ...GCOption) (GC
 		return res, kv.ErrClosed
 	}
 	p := c.cl.PD()
+	if ks := p.Keyspace(); ks != nil && !ks.KeyspaceLevelGC {
+		return res, fmt.Errorf("%w: keyspace %q", ErrGCScope, ks.Name)
+	}
 	adv, err := p.AdvanceTxnSafePoint(ctx, safePoint)
 	if err != nil {
 		return res, fmt.Errorf("txn: GC: %w", err)

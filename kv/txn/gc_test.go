@@ -335,3 +335,42 @@ func TestGCHidesOldVersions(t *testing.T) {
 		t.Fatalf("latest = %q", got)
 	}
 }
+
+// Under API v2, GC of a keyspace with keyspace-level GC advances that keyspace's safe points
+// and sweeps its locks only; a keyspace on the cluster-wide safe points is refused, since
+// its client cannot reach the other keyspaces' locks.
+func TestGCKeyspace(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	for _, name := range []string{"own", "unified"} {
+		if _, err := tg.Mem.CreateKeyspace(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tg.Mem.SetKeyspaceConfig("own", map[string]string{"gc_management_type": "keyspace_level"}); err != nil {
+		t.Fatal(err)
+	}
+	own, unified := tg, tg
+	own.Keyspace, unified.Keyspace = "own", "unified"
+	c, u := open(t, own), open(t, unified)
+
+	rawPrewrite(t, c, ts(t, c), crashed{primary: "a", ttl: 600000}, "a", "A", "b", "B")
+	rawPrewrite(t, u, ts(t, u), crashed{primary: "a", ttl: 600000}, "a", "A")
+	sp := ts(t, c)
+	res, err := c.GC(testCtx(t), sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TxnSafePoint.New != sp || res.GCSafePoint.New != sp {
+		t.Fatalf("advanced %+v / %+v", res.TxnSafePoint, res.GCSafePoint)
+	}
+	if locked(tg, c, "a") || locked(tg, c, "b") || !locked(tg, u, "a") {
+		t.Fatalf("locks after GC of keyspace own: own a %v b %v, unified a %v (want false false true)",
+			locked(tg, c, "a"), locked(tg, c, "b"), locked(tg, u, "a"))
+	}
+	if st, err := u.Cluster().PD().GCState(testCtx(t)); err != nil || st.TxnSafePoint >= sp {
+		t.Fatalf("the cluster-wide txn safe point moved: %+v %v", st, err)
+	}
+	if _, err := u.GC(testCtx(t), ts(t, u)); !errors.Is(err, ErrGCScope) {
+		t.Fatalf("GC of a unified-GC keyspace: %v", err)
+	}
+}
