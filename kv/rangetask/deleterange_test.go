@@ -229,3 +229,30 @@ func TestDeleteRangeSequence(t *testing.T) {
 		}
 	})
 }
+
+// Under API v2 an unbounded range is the client's keyspace: deleting or destroying it
+// leaves other keyspaces alone.
+func TestDeleteWholeKeyspace(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	for _, name := range []string{"one", "two"} {
+		if _, err := tg.Mem.CreateKeyspace(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one, two := tg, tg
+	one.Keyspace, two.Keyspace = "one", "two"
+	e1, e2 := newEnv(t, one), newEnv(t, two)
+	for _, del := range []func(cl *cluster.Cluster) error{
+		func(cl *cluster.Cluster) error { _, err := rangetask.DeleteRange(testCtx(t), cl, nil, nil, 2); return err },
+		func(cl *cluster.Cluster) error { return rangetask.UnsafeDestroyRange(testCtx(t), cl, nil, nil) },
+	} {
+		e1.put(t, "a", "b")
+		e2.put(t, "a", "b")
+		if err := del(e1.cl); err != nil {
+			t.Fatal(err)
+		}
+		if got1, got2 := e1.present(t, "a", "b"), e2.present(t, "a", "b"); len(got1) != 0 || len(got2) != 2 {
+			t.Fatalf("after deleting keyspace one: one has %v, two has %v", got1, got2)
+		}
+	}
+}
