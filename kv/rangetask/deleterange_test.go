@@ -243,7 +243,10 @@ func TestDeleteWholeKeyspace(t *testing.T) {
 	one.Keyspace, two.Keyspace = "one", "two"
 	e1, e2 := newEnv(t, one), newEnv(t, two)
 	for _, del := range []func(cl *cluster.Cluster) error{
-		func(cl *cluster.Cluster) error { _, err := rangetask.DeleteRange(testCtx(t), cl, nil, nil, 2); return err },
+		func(cl *cluster.Cluster) error {
+			_, err := rangetask.DeleteRange(testCtx(t), cl, nil, nil, 2)
+			return err
+		},
 		func(cl *cluster.Cluster) error { return rangetask.UnsafeDestroyRange(testCtx(t), cl, nil, nil) },
 	} {
 		e1.put(t, "a", "b")
