@@ -76,10 +76,10 @@ func WithGCRegionsPerTask(n int) GCOption { return func(o *gcOptions) { o.region
 // Under API v2 the keyspace must run keyspace-level GC: GC then advances and sweeps that
 // keyspace alone.
 //
-// Errors: kv.ErrClosed; ErrGCScope; those of pd.Client.AdvanceTxnSafePoint (pd.ErrInvalidArgument when
-// safePoint is behind the current txn safe point, pd.ErrUnsupported), GCState and
-// AdvanceGCSafePoint; those of ResolveLocksInRange. A failed sweep leaves the GC safe point
-// where it was.
+// Errors: kv.ErrClosed; ErrGCScope; those of pd.Client.AdvanceTxnSafePoint
+// (pd.ErrInvalidArgument when safePoint is behind the current txn safe point,
+// pd.ErrUnsupported), GCState and AdvanceGCSafePoint; those of ResolveLocksInRange. A failed
+// sweep leaves the GC safe point where it was.
 func (c *Client) GC(ctx context.Context, safePoint uint64, opts ...GCOption) (GCResult, error) {
 	var res GCResult
 	if c.isClosed() {
@@ -123,9 +123,9 @@ func (c *Client) GC(ctx context.Context, safePoint uint64, opts ...GCOption) (GC
 // their TTL has expired. Regions that move are located and scanned again. It runs on a
 // rangetask.Runner (WithGCConcurrency, WithGCRegionsPerTask) and returns the regions swept.
 //
-// Errors: kv.ErrClosed; ErrLockNotResolved; key errors of CheckTxnStatus, CheckSecondaryLocks or
-// ResolveLock; a *kv.BackoffError when a region's budget (100 s) runs out; an error
-// wrapping ctx's error.
+// Errors: kv.ErrClosed; ErrLockNotResolved; key errors of CheckTxnStatus,
+// CheckSecondaryLocks or ResolveLock; a *kv.BackoffError when a region's budget (100 s) runs
+// out; an error wrapping ctx's error.
 func (c *Client) ResolveLocksInRange(ctx context.Context, maxTS uint64, start, end []byte, opts ...GCOption) (rangetask.Stat, error) {
 	if c.isClosed() {
 		return rangetask.Stat{}, kv.ErrClosed
