@@ -290,7 +290,9 @@ func TestIteratorCancel(t *testing.T) {
 func TestIteratorAbandoned(t *testing.T) {
 	tg := testcluster.Memory(t, memcluster.Options{})
 	p := prefix(t)
-	c := open(t, tg, func(cfg *raw.Config) { cfg.ScanBatchSize = 2 })
+	// One connection per store, so that the warm-up below opens every connection the
+	// iterator will use (more would be dialled lazily, round-robin, during the check).
+	c := open(t, tg, func(cfg *raw.Config) { cfg.ScanBatchSize = 2; cfg.RPC.ConnectionCount = 1 })
 	fill(t, c, tg, p, 10)
 	if _, err := c.Scan(testCtx(t), []byte(p), nil, 3); err != nil { // warm connections
 		t.Fatal(err)

@@ -312,11 +312,17 @@ func (s *Sender) noReplica(a *attempt) error {
 // goes to the next replica (inventory §1.D send-error dispatch).
 func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 	ctx := a.ctx
-	if ctx.Err() != nil {
-		if a.opts.NoResend { // it may have been applied before ctx ended
-			return fmt.Errorf("region: send to store %d: %w: %w", a.target.r.store.id, kv.ErrUndetermined, ctx.Err())
+	// ctxDone reports the end of ctx; a request that must not be resent may have been
+	// applied, whatever happened after the send (the server may even have seen the
+	// deadline before our own timer fired), so it is undetermined.
+	ctxDone := func(what string) error {
+		if a.opts.NoResend {
+			return fmt.Errorf("region: %s: %w: %w (after: %w)", what, kv.ErrUndetermined, ctx.Err(), sendErr)
 		}
-		return ctxErr(ctx, fmt.Sprintf("send to store %d", a.target.r.store.id))
+		return ctxErr(ctx, what)
+	}
+	if ctx.Err() != nil {
+		return ctxDone(fmt.Sprintf("send to store %d", a.target.r.store.id))
 	}
 	st := a.target.r.store
 	a.target.r.failed = true
@@ -324,7 +330,7 @@ func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 	if p := s.cache.prober; p != nil {
 		alive = s.cache.stores.probe(ctx, p, a.addr, s.cache.cfg.StoreLivenessTimeout) == nil
 		if ctx.Err() != nil {
-			return ctxErr(ctx, fmt.Sprintf("probe store %d", st.id))
+			return ctxDone(fmt.Sprintf("probe store %d", st.id))
 		}
 	}
 	if alive {
@@ -334,7 +340,7 @@ func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 		// The store may have moved: ask PD now, so that a new address is used (and the
 		// unreachable mark of the old one dropped) by the next attempt (RC-8).
 		if _, err := s.cache.stores.resolve(ctx, st); err != nil && ctx.Err() != nil {
-			return ctxErr(ctx, fmt.Sprintf("resolve store %d", st.id))
+			return ctxDone(fmt.Sprintf("resolve store %d", st.id))
 		}
 	}
 	cause := fmt.Errorf("region: send to store %d at %s: %w: %w", st.id, a.addr, kv.ErrStoreUnavailable, sendErr)

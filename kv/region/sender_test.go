@@ -608,3 +608,25 @@ func TestAttemptTimeoutMovesOn(t *testing.T) {
 		t.Fatalf("attempt timeout off: %v", err)
 	}
 }
+
+// hangProber never answers before ctx ends.
+type hangProber struct{}
+
+func (hangProber) Probe(ctx context.Context, _ string) error { <-ctx.Done(); return ctx.Err() }
+
+// A request that must not be resent stays undetermined when ctx ends after its send
+// failed, while the Sender is still probing or re-resolving the store: the server may
+// have applied it (it may even have seen the deadline before our timer fired).
+func TestNoResendUndeterminedWhenCtxEndsAfterSendFailure(t *testing.T) {
+	f := newFakeCluster(3)
+	e := newEnv(t, f, Config{Prober: hangProber{}})
+	mustGet(t, e, "a", nil)
+	f.set(func() { f.down[1] = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](ctx, e.s, []byte("a"),
+		&kvrpcpb.RawGetRequest{Key: []byte("a")}, &Options{NoResend: true})
+	if !kv.IsUndetermined(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("NoResend, ctx ended while probing: %v", err)
+	}
+}
