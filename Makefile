@@ -9,9 +9,14 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
 export GONOSUMDB ?= github.com/pingcap,github.com/tikv
 
-.PHONY: all test lint vet staticcheck check-deps cover fuzz bench ci tidy-check integration-ci
+.PHONY: all demo test lint vet staticcheck check-deps cover fuzz bench ci tidy-check integration-ci
 
 all: test
+
+## demo: the quickstart example on the in-process cluster (memory://), or on the
+## cluster named by TIKV_PD_ADDRS when it is set.
+demo:
+	$(GO) run ./examples/quickstart
 
 ## test: every test that needs no external server, with the race detector.
 test:

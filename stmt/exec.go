@@ -201,17 +201,27 @@ func (p *Plan) execRead(ctx context.Context, ex Executor, res *Result) error {
 	}
 	res.Rows = make([][]driver.Value, len(pairs))
 	for i, kvp := range pairs {
-		row := make([]driver.Value, len(p.Columns))
-		for j, c := range p.Columns {
-			if c.src == srcKey {
-				row[j] = []byte(kvp.Key)
-			} else {
-				row[j] = kvp.Value
-			}
-		}
-		res.Rows[i] = row
+		res.Rows[i] = p.Row(kvp, nil)
 	}
 	return nil
+}
+
+// Row projects one pair read by an OpGet or OpScan plan onto the plan's columns, in
+// dest when it has room (a driver.Rows.Next destination) or in a new slice. Drivers
+// that stream a scan instead of calling Exec use it, together with Offset, Limit and
+// LimitIsGuard, to produce exactly the rows Exec would.
+func (p *Plan) Row(kvp kv.KeyValue, dest []driver.Value) []driver.Value {
+	if len(dest) < len(p.Columns) {
+		dest = make([]driver.Value, len(p.Columns))
+	}
+	for j, c := range p.Columns {
+		if c.src == srcKey {
+			dest[j] = []byte(kvp.Key)
+		} else {
+			dest[j] = kvp.Value
+		}
+	}
+	return dest[:len(p.Columns)]
 }
 
 // orderedGet reads p.Keys and returns the found pairs in the order of p.Keys. The

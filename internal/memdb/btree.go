@@ -40,15 +40,6 @@ func (t *tree) childFor(n *node, k []byte) int {
 	return sort.Search(len(n.items), func(i int) bool { return bytes.Compare(t.key(n.items[i]), k) > 0 })
 }
 
-// find returns the entry index of k, or -1.
-func (t *tree) find(k []byte) int32 {
-	leaf, pos, ok := t.seek(k)
-	if !ok {
-		return -1
-	}
-	return leaf.items[pos]
-}
-
 // seek returns the leaf and position of the first item >= k (pos may equal len(items)),
 // and whether that item equals k.
 func (t *tree) seek(k []byte) (*node, int, bool) {

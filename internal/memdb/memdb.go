@@ -54,9 +54,10 @@ type DB struct {
 	limits  Limits
 	arena   arena
 	entries []entry
-	index   tree
-	size    int // keys plus current values of visible entries
-	count   int // visible entries
+	index   tree      // ordered: iteration and seeks
+	lookup  hashIndex // exact keys: point reads and writes
+	size    int       // keys plus current values of visible entries
+	count   int       // visible entries
 	writes  uint64
 
 	undo      []undoRec
@@ -71,6 +72,7 @@ type DB struct {
 func New(limits Limits) *DB {
 	db := &DB{limits: limits.withDefaults(), arena: newArena()}
 	db.index = newTree(db.keyOf)
+	db.lookup = newHashIndex(db.keyOf)
 	return db
 }
 
@@ -80,7 +82,7 @@ func (db *DB) keyOf(i int32) []byte { return db.arena.get(db.entries[i].key) }
 // tombstone for key (it may still hold flags). A tombstone is returned as a zero-length,
 // non-nil value with ok true. The value aliases the buffer: do not modify it.
 func (db *DB) Get(key []byte) (value []byte, ok bool) {
-	i := db.index.find(key)
+	i := db.lookup.find(key)
 	if i < 0 || !db.entries[i].hasVal {
 		return nil, false
 	}
@@ -89,7 +91,7 @@ func (db *DB) Get(key []byte) (value []byte, ok bool) {
 
 // Flags returns the flags of key (zero when none or absent).
 func (db *DB) Flags(key []byte) KeyFlags {
-	if i := db.index.find(key); i >= 0 {
+	if i := db.lookup.find(key); i >= 0 {
 		return db.entries[i].flags
 	}
 	return 0
@@ -127,11 +129,12 @@ func (db *DB) write(key, value []byte, putVal bool, set, clear KeyFlags) error {
 	if err := db.checkLimits(key, value, putVal); err != nil {
 		return err
 	}
-	i := db.index.find(key)
+	i := db.lookup.find(key)
 	if i < 0 {
 		db.entries = append(db.entries, entry{key: db.arena.put(key)})
 		i = int32(len(db.entries) - 1)
 		db.index.insert(i)
+		db.lookup.insert(i)
 		db.saveCreated(i)
 	} else {
 		db.save(i)
@@ -155,7 +158,7 @@ func (db *DB) checkLimits(key, value []byte, putVal bool) error {
 		return &kv.SizeLimitError{Err: kv.ErrKeyTooLarge, Size: uint64(len(key)), Limit: uint64(l.KeySize)}
 	}
 	old, newSize := 0, len(key)
-	if i := db.index.find(key); i >= 0 {
+	if i := db.lookup.find(key); i >= 0 {
 		e := &db.entries[i]
 		old = db.entrySize(e)
 		if !putVal {
@@ -203,7 +206,7 @@ func (db *DB) Size() int { return db.size }
 func (db *DB) Mem() int {
 	const nodeShare = int(unsafe.Sizeof(int32(0))) * 2 // items plus amortised inner nodes
 	return db.arena.bytes + cap(db.entries)*int(unsafe.Sizeof(entry{})) +
-		len(db.entries)*nodeShare + cap(db.undo)*int(unsafe.Sizeof(undoRec{}))
+		len(db.entries)*nodeShare + db.lookup.mem() + cap(db.undo)*int(unsafe.Sizeof(undoRec{}))
 }
 
 // Dirty reports whether anything was ever written to the buffer.

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
+	"github.com/tikvsql/tikvsql/kv"
 	"github.com/tikvsql/tikvsql/kv/cluster"
 	"github.com/tikvsql/tikvsql/kv/region"
 	"github.com/tikvsql/tikvsql/memcluster"
@@ -83,5 +86,34 @@ func TestOpenUnreachable(t *testing.T) {
 	_, err := cluster.Open(ctx, cluster.Config{Endpoints: []string{"127.0.0.1:1"}})
 	if err == nil {
 		t.Fatal("open of an unreachable PD succeeded")
+	}
+}
+
+// TLS, a dialer and a tracer given at the top reach the layers: a dialer that counts
+// its calls sees the PD and store connections.
+func TestOpenWithDialerAndTracer(t *testing.T) {
+	tg := testcluster.Memory(t, memcluster.Options{})
+	var dials atomic.Int32
+	cfg := tg.Config(cluster.Raw)
+	cfg.Dialer = func(ctx context.Context, addr string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	cfg.Tracer = struct{ kv.Tracer }{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := cluster.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	key := []byte("dialer")
+	if _, err := region.Send[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse](ctx, c.Sender(), key,
+		&kvrpcpb.RawPutRequest{Key: c.Codec().EncodeKey(key), Value: []byte("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if dials.Load() < 2 {
+		t.Fatalf("dialer used %d times, want PD and store connections", dials.Load())
 	}
 }

@@ -40,6 +40,7 @@ type Client struct {
 // error wrapping kv.ErrPDUnavailable when no endpoint answers (or a *kv.BackoffError
 // wrapping it when PD fails later in construction), or ctx's error.
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	quietPDClientLog()
 	cfg = cfg.withDefaults()
 	if err := checkVersion(cfg); err != nil {
 		return nil, err

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/log"
+	"go.uber.org/zap/zapcore"
+
 	"github.com/tikvsql/tikvsql/kv"
 )
 
@@ -467,5 +470,12 @@ func TestMinAndExternalTimestamp(t *testing.T) {
 	}
 	if err := c.SetExternalTimestamp(ctx, 50); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("moving external TS back: %v", err)
+	}
+}
+
+func TestQuietPDClientLog(t *testing.T) {
+	quietPDClientLog()
+	if log.L() == defaultPDLogger && log.GetLevel() < zapcore.WarnLevel {
+		t.Fatalf("pingcap/log level = %v, want WARN or above", log.GetLevel())
 	}
 }

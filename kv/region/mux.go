@@ -71,3 +71,15 @@ func (m *Mux) Len() int {
 	defer m.mu.RUnlock()
 	return len(m.calls)
 }
+
+// RequestTypes lists the request types with a registered call, in no particular order
+// (for introspection and tests that exercise every route).
+func (m *Mux) RequestTypes() []reflect.Type {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]reflect.Type, 0, len(m.calls))
+	for t := range m.calls {
+		out = append(out, t)
+	}
+	return out
+}

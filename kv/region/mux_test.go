@@ -2,6 +2,7 @@ package region
 
 import (
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -40,4 +41,15 @@ func TestMuxRoutesTypedCalls(t *testing.T) {
 		t.Errorf("probe without ProbeFunc succeeded")
 	}
 	bare.CloseAddr("x")
+}
+
+func TestMuxRequestTypes(t *testing.T) {
+	m := &Mux{}
+	Handle(m, func(context.Context, string, *kvrpcpb.RawGetRequest) (*kvrpcpb.RawGetResponse, error) {
+		return nil, nil
+	})
+	types := m.RequestTypes()
+	if len(types) != 1 || types[0] != reflect.TypeOf((*kvrpcpb.RawGetRequest)(nil)) || m.Len() != 1 {
+		t.Fatalf("RequestTypes = %v, Len = %d", types, m.Len())
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
@@ -552,5 +554,44 @@ func TestStatusCache(t *testing.T) {
 	}
 	if st, _ := r.cached(6); st.commitTS != 60 {
 		t.Fatal("re-remember replaced the status")
+	}
+}
+
+// Resolution survives region errors on each of its RPCs: CheckTxnStatus, region-wide and
+// lite ResolveLock, CheckSecondaryLocks and PessimisticRollback locate again and retry.
+func TestResolveRetriesRegionErrors(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg)
+	ctx := testCtx(t)
+	p := prefix(t)
+	seen := map[string]int{}
+	var mu sync.Mutex
+	tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+		switch r.Method {
+		case "KvCheckTxnStatus", "KvResolveLock", "KvCheckSecondaryLocks":
+			mu.Lock()
+			defer mu.Unlock()
+			seen[r.Method]++
+			if seen[r.Method]%2 == 1 {
+				return &memcluster.Fault{RegionError: &errorpb.Error{Message: "moved",
+					RegionNotFound: &errorpb.RegionNotFound{RegionId: r.Context.GetRegionId()}}}
+			}
+		}
+		return nil
+	})
+	rawPrewrite(t, c, ts(t, c), crashed{primary: p + "a", ttl: 1, txnSize: 1000}, p+"a", "A", p+"b", "B")
+	rawPrewrite(t, c, ts(t, c), crashed{primary: p + "c", ttl: 1}, p+"c", "C", p+"d", "D")
+	rawPrewrite(t, c, ts(t, c), crashed{primary: p + "e", ttl: 1, async: true}, p+"e", "E", p+"f", "F")
+	pastTTL()
+	got, err := c.Snapshot(ts(t, c)).Scan(ctx, []byte(p), kv.Key(p).PrefixNext(), 0)
+	if err != nil || !slices.Equal(keysOf(got), []string{p + "e", p + "f"}) {
+		t.Fatalf("scan %v %v", keysOf(got), err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, m := range []string{"KvCheckTxnStatus", "KvResolveLock", "KvCheckSecondaryLocks"} {
+		if seen[m] < 2 {
+			t.Fatalf("%s seen %d times", m, seen[m])
+		}
 	}
 }

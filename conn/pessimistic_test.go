@@ -1,0 +1,133 @@
+package conn_test
+
+import (
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tikvsql/tikvsql/conn"
+	"github.com/tikvsql/tikvsql/internal/sqltest"
+	"github.com/tikvsql/tikvsql/kv"
+	"github.com/tikvsql/tikvsql/stmt"
+)
+
+// LOCK in pessimistic transactions (txnMode=pessimistic): NOWAIT fails at once, WAIT d
+// times out, a plain LOCK waits until the holder commits.
+func TestPessimisticLock(t *testing.T) {
+	sqltest.Each(t, "txnMode=pessimistic&lockWaitTimeout=5s", func(t *testing.T, db *sql.DB, p string) {
+		ctx := sqltest.Ctx(t)
+		key := p + "k"
+		sqltest.Exec(t, db, "PUT ? ?", key, "0")
+		holder, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqltest.Exec(t, holder, "LOCK ?", key)
+		waiter, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := waiter.ExecContext(ctx, "LOCK ? NOWAIT", key); !errors.Is(err, kv.ErrLockNoWait) {
+			t.Errorf("NOWAIT: %v", err)
+		}
+		start := time.Now()
+		if _, err := waiter.ExecContext(ctx, "LOCK ? WAIT ?", key, 200*time.Millisecond); !errors.Is(err, kv.ErrLockWaitTimeout) {
+			t.Errorf("WAIT 200ms: %v", err)
+		}
+		if d := time.Since(start); d < 150*time.Millisecond {
+			t.Errorf("WAIT returned after %v", d)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := waiter.ExecContext(ctx, "LOCK ?", key)
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		sqltest.Exec(t, holder, "PUT ? ?", key, "1")
+		if err := holder.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("LOCK after the holder committed: %v", err)
+		}
+		// Under its lock the waiter reads the latest value (FOR UPDATE).
+		if got := sqltest.QueryFlat(t, waiter, "SELECT v FROM kv WHERE k = ? FOR UPDATE", key); got != "1" {
+			t.Errorf("FOR UPDATE read %q, want 1", got)
+		}
+		sqltest.Exec(t, waiter, "PUT ? ?", key, "2")
+		if err := waiter.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := sqltest.QueryFlat(t, db, "SELECT v FROM kv WHERE k = ?", key); got != "2" {
+			t.Errorf("final %q", got)
+		}
+	})
+}
+
+// Read committed sees commits made during the transaction; snapshot isolation does not.
+func TestReadCommitted(t *testing.T) {
+	sqltest.Each(t, "", func(t *testing.T, db *sql.DB, p string) {
+		ctx := sqltest.Ctx(t)
+		key := p + "k"
+		sqltest.Exec(t, db, "PUT ? ?", key, "1")
+		rc, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Rollback()
+		si, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer si.Rollback()
+		if a, b := sqltest.QueryFlat(t, rc, "SELECT v FROM kv WHERE k = ?", key), sqltest.QueryFlat(t, si, "SELECT v FROM kv WHERE k = ?", key); a != "1" || b != "1" {
+			t.Fatalf("first reads %q %q", a, b)
+		}
+		sqltest.Exec(t, db, "PUT ? ?", key, "2")
+		if got := sqltest.QueryFlat(t, rc, "SELECT v FROM kv WHERE k = ?", key); got != "2" {
+			t.Errorf("read committed sees %q, want 2", got)
+		}
+		if got := sqltest.QueryFlat(t, si, "SELECT v FROM kv WHERE k = ?", key); got != "1" {
+			t.Errorf("snapshot sees %q, want 1", got)
+		}
+		// An explicit pessimistic mode works too; optimistic read committed does not exist.
+		pctx := conn.WithTxnOptions(ctx, conn.TxnOptions{Mode: stmt.TxnPessimistic})
+		tx, err := db.BeginTx(pctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !isPessimisticLockable(t, tx, key) {
+			t.Error("pessimistic transaction could not lock")
+		}
+		_ = tx.Rollback()
+	})
+}
+
+func isPessimisticLockable(t *testing.T, tx *sql.Tx, key string) bool {
+	_, err := tx.ExecContext(sqltest.Ctx(t), "LOCK ? NOWAIT", key)
+	return err == nil
+}
+
+// The commit protocols chosen by the DSN (async commit, 1PC) and follower reads commit
+// and read correctly through the driver; kv/txn's tests observe the RPCs themselves.
+func TestProtocolsAndReplicaRead(t *testing.T) {
+	for _, params := range []string{"asyncCommit=true", "onePC=true", "asyncCommit=true&onePC=true", "replicaRead=follower", "replicaRead=mixed"} {
+		t.Run(params, func(t *testing.T) {
+			sqltest.Each(t, params, func(t *testing.T, db *sql.DB, p string) {
+				ctx := sqltest.Ctx(t)
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sqltest.Exec(t, tx, "BATCH PUT (?, ?), (?, ?)", p+"a", "1", p+"b", "2")
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				if got := sqltest.QueryFlat(t, db, "SCAN PREFIX ?", p); got != p+"a=1,"+p+"b=2" {
+					t.Errorf("scan = %s", got)
+				}
+			})
+		})
+	}
+}
