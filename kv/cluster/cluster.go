@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -67,6 +68,11 @@ type Config struct {
 	Region region.Config
 	Sender region.SenderConfig
 }
+
+// DefaultRawAttemptTimeout bounds one attempt of a raw request (Sender.AttemptTimeout)
+// unless Config.Sender sets another value (negative: none). Transactional requests have
+// no default bound: pessimistic lock requests wait on the server by design.
+const DefaultRawAttemptTimeout = 30 * time.Second
 
 // Errors of Open for an invalid Config. They wrap ErrInvalidConfig.
 var ErrInvalidConfig = errors.New("cluster: invalid config")
@@ -173,6 +179,11 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		gcfg.Tracer = cfg.Tracer
 	}
 	scfg := cfg.Sender
+	if scfg.AttemptTimeout == 0 && cfg.Mode == Raw {
+		// Raw requests never wait on the server, so an attempt that takes this long
+		// is a store that stopped answering (client-go's ReadTimeoutShort).
+		scfg.AttemptTimeout = DefaultRawAttemptTimeout
+	}
 	if cfg.Tracer != nil {
 		scfg.Tracer = cfg.Tracer
 	}

@@ -41,7 +41,17 @@ type Options struct {
 	// instead of resending. Region errors are still retried: TiKV did not apply a request
 	// it answered with one.
 	NoResend bool
+	// AttemptTimeout bounds one attempt (RPC-6): an attempt that gets no answer in time
+	// counts as a send failure, so the request goes to another replica (or, with
+	// NoResend, fails with kv.ErrUndetermined) instead of waiting for a store that
+	// accepted the connection but stopped answering. Zero means SenderConfig's; negative
+	// means none. Requests that wait on the server by design (pessimistic lock waits)
+	// need a bound above their wait, or none.
+	AttemptTimeout time.Duration
 }
+
+// ErrAttemptTimeout is the cause recorded when an attempt outlived its AttemptTimeout.
+var ErrAttemptTimeout = errors.New("region: attempt timed out")
 
 // SenderConfig tunes a Sender. The zero value gives the defaults.
 type SenderConfig struct {
@@ -54,6 +64,9 @@ type SenderConfig struct {
 	// Tracer receives RPC and backoff events when it implements kv.RPCTracer or
 	// kv.BackoffTracer.
 	Tracer kv.Tracer
+	// AttemptTimeout is the default Options.AttemptTimeout. Zero means none: only the
+	// caller's ctx bounds an attempt.
+	AttemptTimeout time.Duration
 }
 
 // Sender routes typed requests to region replicas through a Transport, classifies every
@@ -240,7 +253,23 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 			StoreID: a.target.r.store.id, Addr: a.addr, Attempt: n}
 		ctx = s.rpc.TraceRPCStart(ctx, ev)
 	}
-	resp, err := s.t.Invoke(ctx, a.addr, req)
+	timeout := a.opts.AttemptTimeout
+	if timeout == 0 {
+		timeout = s.cfg.AttemptTimeout
+	}
+	var resp Response
+	var err error
+	if timeout > 0 {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		resp, err = s.t.Invoke(actx, a.addr, req)
+		if err != nil && ctx.Err() == nil && actx.Err() != nil {
+			// Our own bound, not the caller's: a send failure of this replica.
+			err = fmt.Errorf("%w after %v: %w", ErrAttemptTimeout, timeout, err)
+		}
+		cancel()
+	} else {
+		resp, err = s.t.Invoke(ctx, a.addr, req)
+	}
 	d := time.Since(start)
 	if err == nil {
 		a.target.r.store.slow.observe(d, s.cache.cfg.SlowLatency)

@@ -575,3 +575,36 @@ func TestNoResendDeadlineIsUndetermined(t *testing.T) {
 		t.Errorf("in-flight deadline with NoResend: %v", err)
 	}
 }
+
+// RPC-6: an attempt that gets no answer within AttemptTimeout is a send failure of that
+// replica, so a read moves on to another replica instead of waiting on the caller's ctx.
+func TestAttemptTimeoutMovesOn(t *testing.T) {
+	f := newFakeCluster(3)
+	e := newEnv(t, f, Config{})
+	mustGet(t, e, "a", nil)
+	leader := f.regionOf([]byte("a")).GetPeers()[0].GetStoreId()
+	f.set(func() { f.blackhole[leader] = true })
+	f.resetSent()
+	resp, err := e.get(t, "a", &Options{ReplicaRead: ReadMixed, AttemptTimeout: 20 * time.Millisecond})
+	if err != nil || resp.GetRegionError() != nil {
+		t.Fatalf("read with a black-holed replica: %v", err)
+	}
+	// A request that must not be resent is undetermined, with the timeout as cause.
+	_, err = e.get(t, "a", &Options{NoResend: true, AttemptTimeout: 20 * time.Millisecond})
+	if !kv.IsUndetermined(err) || !errors.Is(err, ErrAttemptTimeout) {
+		t.Fatalf("NoResend after an attempt timeout: %v", err)
+	}
+	// The Sender's default applies when the request sets none; a negative value turns
+	// it off (then only ctx bounds the attempt).
+	e.s.cfg.AttemptTimeout = 20 * time.Millisecond
+	if _, err := e.get(t, "a", &Options{NoResend: true}); !errors.Is(err, ErrAttemptTimeout) {
+		t.Fatalf("default attempt timeout: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
+	defer cancel()
+	_, err = Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](ctx, e.s, []byte("a"),
+		&kvrpcpb.RawGetRequest{Key: []byte("a")}, &Options{NoResend: true, AttemptTimeout: -1})
+	if errors.Is(err, ErrAttemptTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("attempt timeout off: %v", err)
+	}
+}

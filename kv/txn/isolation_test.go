@@ -7,11 +7,15 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
+	"github.com/tikvsql/tikvsql/kv/rpc"
 )
 
 // RC reads see data committed during the transaction; SI reads do not. RCCheckTS reads
@@ -252,6 +256,53 @@ func TestBankTransfers(t *testing.T) {
 			{"pessimistic-async-1pc", []TxnOption{WithPessimistic(), WithAsyncCommit(true), WithOnePC(true)}, true},
 		} {
 			t.Run(tc.name, func(t *testing.T) { bank(t, c, tc.opts, tc.pessimistic) })
+		}
+	})
+}
+
+// A ReadCommittedCheckTS read that TiKV refuses (a newer version exists: an RcCheckTs
+// write conflict, injected here for the first read) is repeated with RC at a fresh ts.
+func TestReadCommittedCheckTSRetry(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		var refused, rcReads atomic.Int64
+		fake := rpc.Interceptor{Name: "rccheck", Wrap: func(next rpc.Invoker) rpc.Invoker {
+			return func(ctx context.Context, inv *rpc.Invocation) (any, error) {
+				var lvl kvrpcpb.IsolationLevel
+				switch r := inv.Request.(type) {
+				case *kvrpcpb.GetRequest:
+					lvl = r.GetContext().GetIsolationLevel()
+				case *kvrpcpb.BatchGetRequest:
+					lvl = r.GetContext().GetIsolationLevel()
+				default:
+					return next(ctx, inv)
+				}
+				if lvl == kvrpcpb.IsolationLevel_RCCheckTS {
+					refused.Add(1)
+					ke := &kvrpcpb.KeyError{Conflict: &kvrpcpb.WriteConflict{Reason: kvrpcpb.WriteConflict_RcCheckTs}}
+					if _, ok := inv.Request.(*kvrpcpb.GetRequest); ok {
+						return &kvrpcpb.GetResponse{Error: ke}, nil
+					}
+					return &kvrpcpb.BatchGetResponse{Error: ke}, nil
+				}
+				if lvl == kvrpcpb.IsolationLevel_RC {
+					rcReads.Add(1)
+				}
+				return next(ctx, inv)
+			}
+		}}
+		c := open(t, tg, func(cfg *Config) { cfg.RPC.Interceptors = append(cfg.RPC.Interceptors, fake) })
+		ctx := testCtx(t)
+		p := prefix(t)
+		put(t, c, p+"k", "v")
+		tx := beginPessimistic(t, c, WithIsolation(ReadCommittedCheckTS))
+		if v, err := tx.Get(ctx, []byte(p+"k")); err != nil || string(v) != "v" {
+			t.Fatalf("get %q %v", v, err)
+		}
+		if m, err := tx.BatchGet(ctx, [][]byte{[]byte(p + "k")}); err != nil || string(m[p+"k"]) != "v" {
+			t.Fatalf("batch get %v %v", m, err)
+		}
+		if refused.Load() != 2 || rcReads.Load() != 2 {
+			t.Fatalf("refused %d, RC re-reads %d", refused.Load(), rcReads.Load())
 		}
 	})
 }

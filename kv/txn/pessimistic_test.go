@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -539,6 +540,49 @@ func TestPessimisticRelockForValues(t *testing.T) {
 		}
 		if err := tx.Rollback(ctx); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// Range reads agree with point reads after a lock returned newer values: changed keys
+// show the locked value, deleted ones disappear, inserted ones appear, the buffer still
+// wins; in both directions and key-only.
+func TestPessimisticScanSeesLockedValues(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		c := open(t, tg)
+		ctx := testCtx(t)
+		p := prefix(t)
+		put(t, c, p+"a", "1", p+"b", "2", p+"e", "5")
+		tx := beginPessimistic(t, c)
+		other, _ := c.Begin(ctx)
+		mustSet(t, other, p+"a", "10", p+"c", "30")
+		_ = other.Delete([]byte(p + "b"))
+		if err := other.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.LockKeysWithOptions(ctx, LockOptions{ReturnValues: true}, []byte(p+"a"), []byte(p+"b"), []byte(p+"c")); err != nil {
+			t.Fatal(err)
+		}
+		mustSet(t, tx, p+"d", "4")
+		end := kv.Key(p).PrefixNext()
+		got, err := tx.Scan(ctx, []byte(p), end, 0)
+		want := []string{p + "a", p + "c", p + "d", p + "e"}
+		if err != nil || !slices.Equal(keysOf(got), want) || string(got[0].Value) != "10" || string(got[1].Value) != "30" ||
+			string(got[3].Value) != "5" {
+			t.Fatalf("scan %v %v", got, err)
+		}
+		got, err = tx.Scan(ctx, []byte(p), end, 0, Reverse())
+		slices.Reverse(want)
+		if err != nil || !slices.Equal(keysOf(got), want) || string(got[2].Value) != "30" {
+			t.Fatalf("reverse scan %v %v", got, err)
+		}
+		mustSet(t, tx, p+"a", "11")
+		got, err = tx.Scan(ctx, []byte(p), end, 2, KeyOnly())
+		if err != nil || len(got) != 2 || string(got[0].Key) != p+"a" || got[0].Value != nil || string(got[1].Key) != p+"c" {
+			t.Fatalf("key-only scan %v %v", got, err)
+		}
+		if got, err := tx.Scan(ctx, []byte(p+"a"), []byte(p+"b"), 0); err != nil || len(got) != 1 || string(got[0].Value) != "11" {
+			t.Fatalf("buffer over lock: %v %v", got, err)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,8 +13,10 @@ import (
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
+	"github.com/tikvsql/tikvsql/kv/cluster"
 	"github.com/tikvsql/tikvsql/kv/region"
 	"github.com/tikvsql/tikvsql/kv/rpc"
+	"github.com/tikvsql/tikvsql/memcluster"
 )
 
 // wire records the prewrite and commit RPCs of one client that TiKV applied (answers
@@ -359,6 +362,54 @@ func TestPrewriteUndetermined(t *testing.T) {
 			if err == nil || kv.IsUndetermined(err) != tc.undetermined {
 				t.Fatalf("%s: %v (undetermined %v)", tc.name, err, kv.IsUndetermined(err))
 			}
+		}
+	})
+}
+
+// Close lets a background async-commit finish within its ctx and then cancels it; either
+// way it returns with the goroutine joined (goleak checks the package).
+func TestCloseJoinsBackgroundCommits(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		if tg.Mem == nil {
+			t.Skip("needs memcluster hooks")
+		}
+		var commits atomic.Int64
+		tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+			if r.Method == "KvCommit" {
+				commits.Add(1)
+				return &memcluster.Fault{Delay: 2 * time.Second}
+			}
+			return nil
+		})
+		for _, wait := range []time.Duration{5 * time.Second, 50 * time.Millisecond} {
+			cfg := Config{Config: tg.Config(cluster.Txn)}
+			cfg.EnableAsyncCommit = true
+			c, err := New(testCtx(t), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := testCtx(t)
+			p := prefix(t)
+			tx, _ := c.Begin(ctx)
+			mustSet(t, tx, p+"a", "1", p+"b", "2")
+			start := time.Now()
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if time.Since(start) > time.Second {
+				t.Fatal("async commit waited for its commit RPCs")
+			}
+			cctx, cancel := context.WithTimeout(context.Background(), wait)
+			start = time.Now()
+			_ = c.Close(cctx)
+			cancel()
+			took := time.Since(start)
+			if wait > time.Second && took < time.Second || wait < time.Second && took > time.Second {
+				t.Fatalf("close with %v took %v", wait, took)
+			}
+		}
+		if commits.Load() == 0 {
+			t.Fatal("no commit RPC")
 		}
 	})
 }

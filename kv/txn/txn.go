@@ -27,8 +27,8 @@ const (
 // commit). It is optimistic unless begun WithPessimistic, in which case LockKeys takes
 // locks in TiKV at once (see LockKeysWithOptions). Its methods are safe for concurrent
 // use, but a transaction is a sequence of steps: interleaving writes from several
-// goroutines gives no useful order. Iter and Scan read the snapshot even for keys whose
-// values a pessimistic lock returned; Get and BatchGet return those values.
+// goroutines gives no useful order. Reads of keys whose values a pessimistic lock
+// returned (LockOptions.ReturnValues) see those values, in point and range reads alike.
 type Txn struct {
 	c       *Client
 	snap    *Snapshot
@@ -334,7 +334,8 @@ func (tx *Txn) Iter(ctx context.Context, start, end []byte, opts ...IterOption) 
 	tx.mu.Lock()
 	mi := tx.mem.Iter(kv.KeyRange{Start: start, End: end}, memdb.IterOptions{Reverse: o.reverse})
 	tx.mu.Unlock()
-	return &Iterator{ctx: ctx, src: &unionSource{tx: tx, mem: mi, snap: newScanner(snap, start, end, o), o: o}}
+	base := tx.lockedOverlay(newScanner(snap, start, end, o), start, end, o) // overlay.go
+	return &Iterator{ctx: ctx, src: &unionSource{tx: tx, mem: mi, snap: base, o: o}}
 }
 
 // Scan returns up to limit pairs of [start, end) as this transaction sees them (limit <=
@@ -349,7 +350,7 @@ func (tx *Txn) Scan(ctx context.Context, start, end []byte, limit int, opts ...I
 type unionSource struct {
 	tx      *Txn
 	mem     *memdb.Iterator
-	snap    *scanner
+	snap    source // the snapshot's scanner, with values read under locks (overlay.go)
 	o       iterOptions
 	pending *kv.KeyValue // the snapshot's next pair, already fetched
 	snapEnd bool
