@@ -231,7 +231,7 @@ func (p *pipelined) maybeFlush() error {
 // error; when ctx ends first, the flush is cancelled (the transaction can then only be
 // rolled back). tx.mu held.
 func (p *pipelined) waitFlush(ctx context.Context) error {
-	if p.flushDone != nil {
+	if p.running() {
 		select {
 		case <-p.flushDone:
 		case <-ctx.Done():
