@@ -156,9 +156,10 @@ type pipelined struct {
 	flushes  int           // flushes that ended without error
 	avgFlush time.Duration // moving average of flush durations, for throttling
 
-	hbStop chan struct{}
-	hbDone chan struct{}
-	hbSent int // heartbeats acknowledged, for tests
+	hbStop     chan struct{}
+	hbDone     chan struct{}
+	hbSent     int // heartbeats acknowledged, for tests
+	broadcasts int // status broadcasts acknowledged by a store, for tests
 }
 
 func newPipelined(tx *Txn, o PipelinedOptions) *pipelined {

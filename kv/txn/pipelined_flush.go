@@ -197,9 +197,13 @@ func (p *pipelined) keepAlive(ctx context.Context, stop <-chan struct{}) {
 				zap.Uint64("startTS", tx.startTS))
 			return
 		}
+		// Push the primary's min commit ts to now, so that readers at older timestamps
+		// need not push it themselves, and tell every store (TXN-12). A failed TSO call
+		// only skips the push.
+		minCommitTS, _ := c.cl.PD().Timestamp(ctx)
 		req := &kvrpcpb.TxnHeartBeatRequest{Context: requestContext(&tx.opts),
 			PrimaryLock: c.cl.Codec().EncodeKey(primary), StartVersion: tx.startTS,
-			AdviseLockTtl: uint64((age + c.cfg.MaxLockTTL).Milliseconds())}
+			AdviseLockTtl: uint64((age + c.cfg.MaxLockTTL).Milliseconds()), MinCommitTs: minCommitTS}
 		bo := c.newBackoffer(backoff.BudgetHeartbeat)
 		resp, err := sendKey[*kvrpcpb.TxnHeartBeatRequest, *kvrpcpb.TxnHeartBeatResponse](ctx, c, bo, primary, req, nil)
 		if err != nil {
@@ -219,6 +223,9 @@ func (p *pipelined) keepAlive(ctx context.Context, stop <-chan struct{}) {
 		p.mu.Lock()
 		p.hbSent++
 		p.mu.Unlock()
+		if minCommitTS > 0 {
+			p.broadcast(ctx, &kvrpcpb.TxnStatus{MinCommitTs: minCommitTS})
+		}
 	}
 }
 
@@ -264,10 +271,13 @@ func (tx *Txn) commitPipelined(ctx context.Context) error {
 func (p *pipelined) resolveAfterCommit(ctx context.Context, commitTS uint64) {
 	r, _ := p.flushedRange()
 	run := func(ctx context.Context) {
+		p.broadcast(ctx, &kvrpcpb.TxnStatus{CommitTs: commitTS})
 		if err := p.resolveRange(ctx, r, commitTS); err != nil {
 			p.tx.c.log.Warn("txn: pipelined commit left locks; lock resolution will finish them",
 				zap.Uint64("startTS", p.tx.startTS), zap.Uint64("commitTS", commitTS), zap.Error(err))
+			return
 		}
+		p.broadcast(ctx, &kvrpcpb.TxnStatus{CommitTs: commitTS, IsCompleted: true})
 	}
 	if p.opts.SyncResolve {
 		run(ctx)
@@ -298,7 +308,11 @@ func (p *pipelined) rollback(ctx context.Context) {
 		err = p.tx.c.resolver.resolveKeys(ctx, p.tx.startTS, 0, [][]byte{pk})
 	}
 	if err == nil {
+		p.broadcast(ctx, &kvrpcpb.TxnStatus{RolledBack: true})
 		err = p.resolveRange(ctx, r, 0)
+	}
+	if err == nil {
+		p.broadcast(ctx, &kvrpcpb.TxnStatus{RolledBack: true, IsCompleted: true})
 	}
 	if err != nil {
 		p.tx.c.log.Warn("txn: pipelined rollback incomplete; locks will expire",

@@ -436,6 +436,19 @@ func TestPipelinedHeartbeat(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		deadline = time.Now().Add(10 * time.Second)
+		for { // each acknowledged heartbeat pushes the min commit ts and broadcasts it
+			tx.pipe.mu.Lock()
+			n := tx.pipe.broadcasts
+			tx.pipe.mu.Unlock()
+			if n > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no min-commit-ts broadcast")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		if pk := tx.pipe.primaryKey(); string(pk) != p+"a" {
 			t.Fatalf("primary %q, want the first flushed key", pk)
 		}
@@ -488,4 +501,66 @@ func TestPipelinedClose(t *testing.T) {
 	if err := open.Commit(ctx); err == nil {
 		t.Fatal("commit after close succeeded")
 	}
+}
+
+// The transaction's status is broadcast to every store: committed (then completed once
+// the locks are resolved) and rolled back.
+func TestPipelinedBroadcast(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		if tg.Mem == nil {
+			t.Skip("observes requests through memcluster hooks")
+		}
+		c := open(t, tg)
+		p := prefix(t)
+		ctx := testCtx(t)
+		var mu sync.Mutex
+		got := map[uint64][]*kvrpcpb.TxnStatus{} // start ts -> statuses seen, over all stores
+		stores := map[uint64]bool{}
+		remove := tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+			if b, ok := r.Body.(*kvrpcpb.BroadcastTxnStatusRequest); ok {
+				mu.Lock()
+				for _, st := range b.TxnStatus {
+					got[st.StartTs] = append(got[st.StartTs], st)
+				}
+				stores[r.StoreID] = true
+				mu.Unlock()
+			}
+			return nil
+		})
+		defer remove()
+		committed := beginPipelined(t, c, tiny)
+		mustSet(t, committed, p+"a", "1", p+"b", "2")
+		if err := committed.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rolled := beginPipelined(t, c, tiny)
+		mustSet(t, rolled, p+"c", "1")
+		if err := rolled.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(stores) != 3 {
+			t.Fatalf("broadcast reached %d stores, want 3", len(stores))
+		}
+		count := func(ts uint64, pred func(*kvrpcpb.TxnStatus) bool) int {
+			n := 0
+			for _, st := range got[ts] {
+				if pred(st) {
+					n++
+				}
+			}
+			return n
+		}
+		cts := committed.CommitTS()
+		if n := count(committed.StartTS(), func(s *kvrpcpb.TxnStatus) bool { return s.CommitTs == cts && !s.IsCompleted }); n != 3 {
+			t.Errorf("%d committed broadcasts, want 3", n)
+		}
+		if n := count(committed.StartTS(), func(s *kvrpcpb.TxnStatus) bool { return s.CommitTs == cts && s.IsCompleted }); n != 3 {
+			t.Errorf("%d completed broadcasts, want 3", n)
+		}
+		if n := count(rolled.StartTS(), func(s *kvrpcpb.TxnStatus) bool { return s.RolledBack }); n != 6 {
+			t.Errorf("%d rolled-back broadcasts, want 6", n)
+		}
+	})
 }
