@@ -160,9 +160,16 @@ func (cm *committer) decorate(req *kvrpcpb.PrewriteRequest, batch []mutation, ha
 		req.ForUpdateTs = p.forUpdateTS
 		req.PessimisticActions = make([]kvrpcpb.PrewriteRequest_PessimisticAction, len(batch))
 		for i, m := range batch {
-			req.PessimisticActions[i] = kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK
-			if m.flags.Has(memdb.FlagKeyLocked) {
+			switch {
+			case m.flags.Has(memdb.FlagKeyLocked):
 				req.PessimisticActions[i] = kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK
+			case m.flags.Has(memdb.FlagPresumeKNE):
+				// An Insert of a key the transaction did not lock: its uniqueness is checked
+				// now, against the start ts like an optimistic write (TiDB's lazy
+				// uniqueness check, TXN-25).
+				req.PessimisticActions[i] = kvrpcpb.PrewriteRequest_DO_CONSTRAINT_CHECK
+			default:
+				req.PessimisticActions[i] = kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK
 			}
 		}
 	}

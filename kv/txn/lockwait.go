@@ -103,9 +103,9 @@ type LockOptions struct {
 	// Wait is the wait policy; the zero value uses the transaction's (WithLockWait).
 	Wait LockWait
 	// ReturnValues reads the keys' latest committed values under the new locks. Later
-	// reads of those keys in the transaction (Get, BatchGet) return these values rather
-	// than the snapshot's, which makes "lock, read, write" free of lost updates. When
-	// Values is not nil it receives them too (absent keys are left out).
+	// reads of those keys in the transaction (Get, BatchGet, Iter, Scan) return these
+	// values rather than the snapshot's, which makes "lock, read, write" free of lost
+	// updates. When Values is not nil it receives them too (absent keys are left out).
 	ReturnValues bool
 	// CheckExistence asks TiKV whether each key exists, without its value; Insert then
 	// fails at once for a locked key that exists.

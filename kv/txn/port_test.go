@@ -400,3 +400,47 @@ func TestAssertionByLockResultsStashed(t *testing.T) {
 		}
 	})
 }
+
+// A pessimistic transaction's Insert of a key it did not lock is checked in prewrite
+// with DO_CONSTRAINT_CHECK (client-go's NeedConstraintCheckInPrewrite, TXN-25): a key
+// inserted by another transaction meanwhile fails the commit.
+func TestPessimisticLazyUniqueness(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{}
+		c := openWire(t, tg, w)
+		ctx := testCtx(t)
+		p := prefix(t)
+		for _, taken := range []bool{false, true} {
+			tx := beginPessimistic(t, c)
+			if err := tx.LockKeys(ctx, []byte(p+"row")); err != nil {
+				t.Fatal(err)
+			}
+			key := fmt.Sprintf("%sunique%v", p, taken)
+			if err := tx.Insert([]byte(key), []byte("mine")); err != nil {
+				t.Fatal(err)
+			}
+			mustSet(t, tx, p+"row", "r")
+			if taken {
+				put(t, c, key, "theirs")
+			}
+			w.reset()
+			err := tx.Commit(ctx)
+			var wc *kv.WriteConflictError
+			if taken && !(isKeyExists(err) || errors.As(err, &wc)) || !taken && err != nil {
+				t.Fatalf("taken %v: %v", taken, err)
+			}
+			pw, _, _ := w.snapshot()
+			found := false
+			for _, r := range pw {
+				for i, m := range r.Mutations {
+					if string(c.decodeKey(m.Key)) == key {
+						found = r.PessimisticActions[i] == kvrpcpb.PrewriteRequest_DO_CONSTRAINT_CHECK
+					}
+				}
+			}
+			if !found {
+				t.Fatalf("taken %v: no constraint check in prewrite", taken)
+			}
+		}
+	})
+}
