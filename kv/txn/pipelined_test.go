@@ -564,3 +564,50 @@ func TestPipelinedBroadcast(t *testing.T) {
 		}
 	})
 }
+
+// At the force-flush size a write waits for the running flush; below it the writer goes
+// on while the flush runs.
+// client-go: integration_tests/pipelined_memdb_test.go TestPipelinedFlushBlock
+func TestPipelinedFlushBlock(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg)
+	p := prefix(t)
+	ctx := testCtx(t)
+	release := make(chan struct{})
+	var held atomic.Int32
+	tx := beginPipelined(t, c, PipelinedOptions{MinFlushKeys: 1, MinFlushSize: 1, ForceFlushSize: 1 << 20})
+	remove := tg.Mem.AddHook(func(ctx context.Context, r *memcluster.Request) *memcluster.Fault {
+		if f, ok := r.Body.(*kvrpcpb.FlushRequest); ok && f.StartTs == tx.StartTS() && f.Generation == 1 {
+			held.Add(1)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	})
+	defer remove()
+	mustSet(t, tx, p+"k1", "v1") // starts flush 1, which the hook holds
+	for held.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	mustSet(t, tx, p+"k2", "v2") // below the force size: does not wait
+	big := make([]byte, 1<<20)
+	returned := make(chan error, 1)
+	go func() { returned <- tx.Set([]byte(p+"k3"), big) }()
+	select {
+	case err := <-returned:
+		t.Fatalf("a write at the force size returned while a flush ran: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-returned; err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if get(t, c, p+"k1") != "v1" || get(t, c, p+"k2") != "v2" || len(get(t, c, p+"k3")) != len(big) {
+		t.Fatal("committed data wrong")
+	}
+}
