@@ -263,8 +263,21 @@ func (tx *Txn) commitPipelined(ctx context.Context) error {
 		p.rollback(ctx)
 	}
 	p.cancel()
-	tx.trace(start, cm, err)
+	tx.tracePipelined(start, err)
 	return err
+}
+
+// tracePipelined reports the end of a pipelined commit to the tracer.
+func (tx *Txn) tracePipelined(start time.Time, err error) {
+	if tx.c.tracer == nil {
+		return
+	}
+	n, _ := tx.pipe.flushedCounts()
+	ev := kv.TxnEnd{StartTS: tx.startTS, Duration: time.Since(start), Err: err, Keys: n, Protocol: "pipelined"}
+	if err == nil {
+		ev.CommitTS, ev.Committed = tx.commitTS, true
+	}
+	tx.c.tracer.TraceTxnEnd(tx.traceCx, ev)
 }
 
 // resolveAfterCommit commits the secondary locks.

@@ -510,7 +510,8 @@ func TestPipelinedBroadcast(t *testing.T) {
 		if tg.Mem == nil {
 			t.Skip("observes requests through memcluster hooks")
 		}
-		c := open(t, tg)
+		tr := &protoTracer{}
+		c := open(t, tg, func(cfg *Config) { cfg.Tracer = tr })
 		p := prefix(t)
 		ctx := testCtx(t)
 		var mu sync.Mutex
@@ -532,6 +533,9 @@ func TestPipelinedBroadcast(t *testing.T) {
 		mustSet(t, committed, p+"a", "1", p+"b", "2")
 		if err := committed.Commit(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if pr, _ := tr.protocol.Load().(string); pr != "pipelined" {
+			t.Errorf("traced protocol %q, want pipelined", pr)
 		}
 		rolled := beginPipelined(t, c, tiny)
 		mustSet(t, rolled, p+"c", "1")
