@@ -156,7 +156,7 @@ type pipelined struct {
 	flushes  int           // flushes that ended without error
 	avgFlush time.Duration // moving average of flush durations, for throttling
 
-	hbStop     chan struct{}
+	hbStop     context.CancelFunc
 	hbDone     chan struct{}
 	hbSent     int // heartbeats acknowledged, for tests
 	broadcasts int // status broadcasts acknowledged by a store, for tests

@@ -69,6 +69,7 @@ func (p *pipelined) flushBatch(ctx context.Context, bo *backoff.Backoffer, loc *
 			pbm[i].Assertion = assertionOf(m.flags)
 		}
 	}
+	resolved := make(map[uint64]bool) // transactions whose locks this batch resolved
 	for {
 		req := &kvrpcpb.FlushRequest{Context: requestContext(&tx.opts), Mutations: pbm, PrimaryKey: cd.EncodeKey(primary),
 			StartTs: tx.startTS, MinCommitTs: tx.startTS + 1, Generation: gen, LockTtl: ttl}
@@ -96,8 +97,15 @@ func (p *pipelined) flushBatch(ctx context.Context, bo *backoff.Backoffer, loc *
 		if err != nil {
 			return err
 		}
-		if res.msBeforeExpired > 0 {
-			if err := bo.BackoffAtMost(ctx, backoff.TxnLock, msDuration(res.msBeforeExpired),
+		wait := res.msBeforeExpired
+		if wait == 0 && slices.ContainsFunc(locks, func(l kv.Lock) bool { return resolved[l.StartTS] }) {
+			wait = 10 // a lock resolved before came back: do not spin
+		}
+		for _, l := range locks {
+			resolved[l.StartTS] = true
+		}
+		if wait > 0 {
+			if err := bo.BackoffAtMost(ctx, backoff.TxnLock, msDuration(wait),
 				&kv.KeyLockedError{Lock: locks[0]}); err != nil {
 				return err
 			}
@@ -144,18 +152,20 @@ func (tx *Txn) bufferBatchGet(ctx context.Context, keys [][]byte) (map[string][]
 }
 
 // startHeartbeat starts the heartbeat of the primary lock once, in a goroutine owned
-// by the Client (Close stops it; Commit and Rollback stop and join it).
+// by the Client (Close stops it; Commit and Rollback stop and join it). Its context
+// derives from the Client's, so stopping it also cuts short an RPC in flight.
 func (p *pipelined) startHeartbeat() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.hbStop != nil {
 		return
 	}
-	p.hbStop, p.hbDone = make(chan struct{}), make(chan struct{})
-	stop, done := p.hbStop, p.hbDone
-	if !p.tx.c.bg.start(false, func(ctx context.Context) {
+	ctx, cancel := context.WithCancel(p.tx.c.bg.ctx)
+	done := make(chan struct{})
+	p.hbStop, p.hbDone = cancel, done
+	if !p.tx.c.bg.start(false, func(context.Context) {
 		defer close(done)
-		p.keepAlive(ctx, stop)
+		p.keepAlive(ctx)
 	}) {
 		close(done)
 	}
@@ -167,7 +177,7 @@ func (p *pipelined) stopHeartbeat() {
 	p.hbStop = nil
 	p.mu.Unlock()
 	if stop != nil {
-		close(stop)
+		stop()
 		<-done
 	}
 }
@@ -177,7 +187,7 @@ func (p *pipelined) stopHeartbeat() {
 // default) has passed, after more than ten consecutive failures, or when TiKV reports
 // the lock gone (a reader rolled the transaction back: the next flush or the commit
 // then fails).
-func (p *pipelined) keepAlive(ctx context.Context, stop <-chan struct{}) {
+func (p *pipelined) keepAlive(ctx context.Context) {
 	tx, c := p.tx, p.tx.c
 	t := time.NewTicker(c.cfg.HeartbeatInterval)
 	defer t.Stop()
@@ -186,8 +196,6 @@ func (p *pipelined) keepAlive(ctx context.Context, stop <-chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-stop:
 			return
 		case <-t.C:
 		}

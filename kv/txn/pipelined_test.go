@@ -615,3 +615,26 @@ func TestPipelinedFlushBlock(t *testing.T) {
 		t.Fatal("committed data wrong")
 	}
 }
+
+// A flush that meets the lock of a crashed writer resolves it and goes on; one that meets
+// a live lock waits for it.
+func TestPipelinedFlushMeetsLocks(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		c := open(t, tg)
+		p := prefix(t)
+		ctx := testCtx(t)
+		crashedTS := ts(t, c)
+		rawPrewrite(t, c, crashedTS, crashed{primary: p + "a", ttl: 1}, p+"a", "A", p+"b", "B")
+		pastTTL()
+		liveTS := ts(t, c)
+		rawPrewrite(t, c, liveTS, crashed{primary: p + "l", ttl: 200}, p+"l", "L")
+		tx := beginPipelined(t, c, tiny)
+		mustSet(t, tx, p+"b", "mine", p+"l", "mine")
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if get(t, c, p+"b") != "mine" || get(t, c, p+"a") != "" || get(t, c, p+"l") != "mine" {
+			t.Fatal("the pipelined transaction did not win over the crashed writers")
+		}
+	})
+}
