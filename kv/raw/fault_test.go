@@ -114,7 +114,7 @@ func TestRetriesOnFaults(t *testing.T) {
 		// ...but never resent once it may have run: a lost answer is undetermined.
 		hook, seen = failFirst("RawCompareAndSwap", 1, func() *memcluster.Fault { return &memcluster.Fault{DropResponse: true} })
 		remove = tg.Mem.AddHook(hook)
-		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		short, cancel := context.WithTimeout(ctx, 2*time.Second) // generous: a loaded CI box may take a while to route the request
 		_, err = c.CompareAndSwap(short, []byte(p+"cas"), []byte("v"), []byte("w"))
 		cancel()
 		remove()

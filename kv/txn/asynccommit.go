@@ -41,8 +41,6 @@ type commitProto struct {
 	forUpdateTS uint64 // pessimistic transactions that locked something
 	async       bool   // trying async commit
 	onePC       bool   // trying 1PC
-	triedAsync  bool
-	triedOnePC  bool
 	minCommitTS uint64 // floor sent with every prewrite
 	maxCommitTS uint64 // async commit / 1PC bound
 
@@ -99,7 +97,6 @@ func (cm *committer) chooseProtocol(ctx context.Context) error {
 		}
 		cm.p.onePC = one
 	}
-	cm.p.triedAsync, cm.p.triedOnePC = cm.p.async, cm.p.onePC
 	if !cm.p.async && !cm.p.onePC {
 		return nil
 	}
