@@ -638,3 +638,29 @@ func TestPipelinedFlushMeetsLocks(t *testing.T) {
 		}
 	})
 }
+
+// The write throttle sleeps ratio/(1-ratio) times the average flush duration (capped),
+// and not at all with ratio 0; the average moves by 1/8 per flush.
+func TestPipelinedThrottle(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg)
+	tx := beginPipelined(t, c, PipelinedOptions{WriteThrottleRatio: 0.5})
+	defer func() { _ = tx.Rollback(testCtx(t)) }()
+	p := tx.pipe
+	p.noteFlushed(80 * time.Millisecond)
+	p.noteFlushed(0)
+	if p.avgFlush != 70*time.Millisecond {
+		t.Fatalf("average %v, want 70ms", p.avgFlush)
+	}
+	start := time.Now()
+	p.throttle()
+	if d := time.Since(start); d < 65*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("ratio 0.5 slept %v, want about 70ms", d)
+	}
+	p.opts.WriteThrottleRatio = 0
+	start = time.Now()
+	p.throttle()
+	if d := time.Since(start); d > 20*time.Millisecond {
+		t.Fatalf("ratio 0 slept %v", d)
+	}
+}
