@@ -46,6 +46,8 @@ type Cluster struct {
 	hooks *hooks
 	pd    *pdServer
 
+	scatter scatterOps // scatter operators reported as running (scatter.go)
+
 	mu      sync.RWMutex
 	closed  bool
 	nextID  uint64

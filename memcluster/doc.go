@@ -50,7 +50,8 @@
 //     (overlapped rollback), so a late prewrite still fails.
 //   - CheckTxnStatus, CheckSecondaryLocks, ResolveLock, TxnHeartBeat, Cleanup,
 //     BatchRollback, PessimisticRollback, ScanLock, DeleteRange and GC follow the TiKV
-//     actions of the same names.
+//     actions of the same names. UnsafeDestroyRange drops a range from the engine the
+//     stores share; [Cluster.Versions] shows what the engine keeps for a key.
 //   - PessimisticLock really waits: a request meeting another transaction's lock waits
 //     (its WaitTimeout, TiKV's 1 s default for 0, not at all when negative) until the lock
 //     is released, and then fails with a PessimisticRetry write conflict carrying the
@@ -72,8 +73,10 @@
 // PD is bootstrapped at start. It serves a monotonic TSO (physical ms from Options.Clock,
 // logical counter), GetMinTS, regions (GetRegion, GetPrevRegion, GetRegionByID,
 // ScanRegions, BatchScanRegions, QueryRegion), stores, SplitRegions,
-// SplitAndScatterRegions and ScatterRegion (immediate), keyspaces (the DEFAULT keyspace
-// exists; [Cluster.CreateKeyspace] adds one and splits its ranges off, as PD does), and
+// SplitAndScatterRegions and ScatterRegion (immediate; [Cluster.SetScatterRunning] makes
+// GetOperator report a running scatter for a while), keyspaces (the DEFAULT keyspace
+// exists; [Cluster.CreateKeyspace] adds one and splits its ranges off, as PD does;
+// [Cluster.SetKeyspaceConfig] sets its config, such as keyspace-level GC), and
 // the GC state API (txn and GC safe points per keyspace, barriers with TTL, the legacy
 // safe-point and service-safe-point calls). Advancing a GC safe point collects old
 // versions below it.

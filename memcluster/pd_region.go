@@ -167,7 +167,12 @@ func (p *pdServer) ScatterRegion(context.Context, *pdpb.ScatterRegionRequest) (*
 	return &pdpb.ScatterRegionResponse{Header: p.header(), FinishedPercentage: 100}, nil
 }
 
-// GetOperator reports that no operator runs on the region (scatter and split finish at once).
+// GetOperator reports that no operator runs on the region (scatter and split finish at
+// once), unless a test set one running (Cluster.SetScatterRunning).
 func (p *pdServer) GetOperator(_ context.Context, req *pdpb.GetOperatorRequest) (*pdpb.GetOperatorResponse, error) {
+	if p.c.scatter.poll(req.RegionId) {
+		return &pdpb.GetOperatorResponse{Header: p.header(), RegionId: req.RegionId, Desc: []byte("scatter-region"),
+			Status: pdpb.OperatorStatus_RUNNING}, nil
+	}
 	return &pdpb.GetOperatorResponse{Header: p.header(), RegionId: req.RegionId, Status: pdpb.OperatorStatus_SUCCESS}, nil
 }

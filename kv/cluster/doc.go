@@ -20,4 +20,10 @@
 // cache's background loop and prepares the RPC client; connections to stores are made on
 // first use. Close stops everything in the reverse order and waits for it. Both ends are
 // bounded by the caller's ctx.
+//
+// # Splitting
+//
+// SplitRegions splits regions at user keys with TiKV's SplitRegion RPC, grouped by region
+// and in parallel, and can have PD scatter the new regions; WaitScatter waits for PD's
+// scatter operators to finish. PD can also split by itself (pd.Client.SplitRegions).
 package cluster
