@@ -105,6 +105,9 @@ func (t *tikvServer) dispatch(ctx context.Context, req *tikvpb.BatchCommandsRequ
 	case *tikvpb.BatchCommandsRequest_Request_BufferBatchGet:
 		r, err := t.KvBufferBatchGet(ctx, c.BufferBatchGet)
 		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_BufferBatchGet{BufferBatchGet: r}}, err
+	case *tikvpb.BatchCommandsRequest_Request_BroadcastTxnStatus:
+		r, err := t.BroadcastTxnStatus(ctx, c.BroadcastTxnStatus)
+		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_BroadcastTxnStatus{BroadcastTxnStatus: r}}, err
 	case *tikvpb.BatchCommandsRequest_Request_Empty:
 		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_Empty{Empty: &tikvpb.BatchCommandsEmptyResponse{TestId: c.Empty.TestId}}}, nil
 	}

@@ -60,7 +60,9 @@
 //     at once with a Deadlock error and its wait chain. A timed-out wait returns the lock.
 //   - Pipelined DML: Flush writes locks tagged with a generation (a later generation
 //     overwrites the transaction's own lock, an older one is ignored); BufferBatchGet reads
-//     the transaction's own flushed Put values. Commit goes through ResolveLock as usual.
+//     the transaction's own flushed Put values and, as empty values, its flushed
+//     deletions. Commit goes through ResolveLock as usual. BroadcastTxnStatus is
+//     acknowledged but not cached (reads resolve pipelined locks via CheckTxnStatus).
 //
 // RawKV data lives in column families; TTLs expire by Options.Clock (inject one to test
 // expiry), CAS compares and swaps atomically, and RawChecksum XOR-folds the CRC64-ECMA of

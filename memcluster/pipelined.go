@@ -94,16 +94,24 @@ func (m *mvcc) flushChecks(req *kvrpcpb.FlushRequest, mu *kvrpcpb.Mutation, e *e
 }
 
 // BufferBatchGet reads the values a pipelined transaction (start ts version) has flushed:
-// keys under its own Put lock are returned with the flushed value; other keys (unflushed,
-// flushed as a delete or a lock) are left out, as BatchGet leaves out missing keys.
+// keys under its own Put lock are returned with the flushed value, keys under its own
+// Delete lock with an empty value (TiKV returns deletions, unlike BatchGet, so that the
+// client does not fall back to older committed data); other keys are left out.
+// (TiKV: storage/mod.rs buffer_batch_get)
 func (m *mvcc) BufferBatchGet(keys [][]byte, version uint64) []*kvrpcpb.KvPair {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*kvrpcpb.KvPair
 	for _, k := range keys {
 		e := m.entryFor(k, false)
-		if e != nil && e.lock != nil && e.lock.startTS == version && e.lock.op == kvrpcpb.Op_Put {
+		if e == nil || e.lock == nil || e.lock.startTS != version {
+			continue
+		}
+		switch e.lock.op {
+		case kvrpcpb.Op_Put:
 			out = append(out, &kvrpcpb.KvPair{Key: k, Value: e.lock.value})
+		case kvrpcpb.Op_Del:
+			out = append(out, &kvrpcpb.KvPair{Key: k})
 		}
 	}
 	return out

@@ -49,4 +49,11 @@ func TestFlush(t *testing.T) {
 	if errs := m.Flush(flushReq(7, 1, bad, put("o", "v"))); errs[0].GetAssertionFailed() == nil {
 		t.Fatalf("assertion: %v", errs)
 	}
+	if errs := m.Flush(flushReq(8, 1, put("d0", "v"), &kvrpcpb.Mutation{Op: kvrpcpb.Op_Del, Key: []byte("d1")})); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	got := m.BufferBatchGet(keys("d0", "d1", "d2"), 8)
+	if len(got) != 2 || string(got[0].Value) != "v" || string(got[1].Key) != "d1" || len(got[1].Value) != 0 {
+		t.Fatalf("a flushed delete must come back with an empty value: %v", got)
+	}
 }

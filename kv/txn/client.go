@@ -136,6 +136,9 @@ func (c *Client) Begin(ctx context.Context, opts ...TxnOption) (*Txn, error) {
 	if err := o.proto.check(); err != nil {
 		return nil, err
 	}
+	if err := c.checkPipelined(&o); err != nil {
+		return nil, err
+	}
 	ts := o.startTS
 	if ts == 0 {
 		var err error

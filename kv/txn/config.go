@@ -164,7 +164,8 @@ type txnOptions struct {
 	lockTTL       time.Duration
 	replicaRead   region.ReplicaRead
 	notFillCache  bool
-	proto         protoOptions // issue #8 options, see protocol.go
+	proto         protoOptions      // issue #8 options, see protocol.go
+	pipelined     *PipelinedOptions // WithPipelined, see pipelined.go
 }
 
 // TxnOption configures a transaction (Begin, Transact).

@@ -106,6 +106,8 @@
 // Snapshots are safe for concurrent use; a Txn serialises its methods with a mutex.
 // Every blocking call takes a ctx that bounds it.
 //
-// Not built yet: pipelined DML, statement-level aggressive locking (WithFairLocking
+// Pipelined DML (WithPipelined) flushes a large transaction's writes while it runs; its
+// flushes, heartbeat and post-commit lock resolution are goroutines owned by the Client,
+// which Close joins. See docs/txn.md. Not built yet: statement-level aggressive locking (WithFairLocking
 // covers single-key fair locking), shared locks. See docs/txn.md.
 package txn

@@ -42,11 +42,15 @@ type Txn struct {
 	state    txnState
 	commitTS uint64
 	pess     pessimistic // lock state of a pessimistic transaction (pessimistic.go)
+	pipe     *pipelined  // nil unless WithPipelined (pipelined.go)
 }
 
 func newTxn(ctx context.Context, c *Client, ts uint64, o txnOptions) *Txn {
 	t := &Txn{c: c, snap: newSnapshot(c, ts, o), startTS: ts, opts: o, begun: time.Now(),
 		mem: memdb.New(c.cfg.Limits), traceCx: context.WithoutCancel(ctx)}
+	if o.pipelined != nil {
+		t.pipe = newPipelined(t, *o.pipelined)
+	}
 	if c.tracer != nil {
 		t.traceCx = c.tracer.TraceTxnStart(t.traceCx, kv.TxnStart{StartTS: ts, Pessimistic: o.proto.pessimistic})
 	}
@@ -68,14 +72,16 @@ func (tx *Txn) CommitTS() uint64 {
 func (tx *Txn) Len() int {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	return tx.mem.Len()
+	n, _ := tx.pipe.flushedCounts()
+	return tx.mem.Len() + n
 }
 
 // Size returns the bytes of buffered keys and values.
 func (tx *Txn) Size() int {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	return tx.mem.Size()
+	_, n := tx.pipe.flushedCounts()
+	return tx.mem.Size() + n
 }
 
 // IsReadOnly reports whether the transaction buffers no write and no lock.
@@ -117,7 +123,7 @@ func (tx *Txn) Set(key, value []byte) error {
 	if err := tx.checkEntries(key); err != nil {
 		return err
 	}
-	return tx.mem.Set(key, value)
+	return tx.written(tx.mem.Set(key, value))
 }
 
 // Delete buffers a deletion of key (deleting an absent key is not an error).
@@ -135,7 +141,7 @@ func (tx *Txn) Delete(key []byte) error {
 	if err := tx.checkEntries(key); err != nil {
 		return err
 	}
-	return tx.mem.Delete(key)
+	return tx.written(tx.mem.Delete(key))
 }
 
 // Insert buffers a write of value to key that requires key not to exist: Commit fails
@@ -160,9 +166,9 @@ func (tx *Txn) Insert(key, value []byte) error {
 		if len(v) > 0 {
 			return &kv.KeyExistsError{Key: kv.Key(key).Clone()}
 		}
-		return tx.mem.Set(key, value)
+		return tx.written(tx.mem.Set(key, value))
 	}
-	return tx.mem.SetWithFlags(key, value, memdb.FlagPresumeKNE)
+	return tx.written(tx.mem.SetWithFlags(key, value, memdb.FlagPresumeKNE))
 }
 
 // LockKeys marks keys so that Commit fails with a *kv.WriteConflictError if another
@@ -186,6 +192,9 @@ func (tx *Txn) lockOptimistic(ctx context.Context, keys [][]byte) error {
 	defer tx.mu.Unlock()
 	if err := tx.active(); err != nil {
 		return err
+	}
+	if tx.pipe != nil {
+		return fmt.Errorf("txn: lock keys: %w", ErrPipelinedUnsupported)
 	}
 	for _, k := range keys {
 		if len(k) == 0 {
@@ -224,6 +233,9 @@ func (tx *Txn) RollbackTo(cp Checkpoint) error {
 	if err := tx.active(); err != nil {
 		return err
 	}
+	if tx.pipe != nil {
+		return fmt.Errorf("txn: rollback to checkpoint: %w", ErrPipelinedUnsupported)
+	}
 	if cp.tx != tx {
 		return fmt.Errorf("txn: checkpoint of another transaction: %w", memdb.ErrInvalidHandle)
 	}
@@ -258,6 +270,9 @@ func (tx *Txn) Get(ctx context.Context, key []byte) ([]byte, error) {
 		}
 		return v, nil
 	}
+	if tx.pipe != nil {
+		return tx.pipelinedGet(ctx, key)
+	}
 	return tx.readGet(ctx, key)
 }
 
@@ -278,6 +293,12 @@ func (tx *Txn) BatchGet(ctx context.Context, keys [][]byte) (map[string][]byte, 
 			continue
 		}
 		rest = append(rest, k)
+	}
+	if tx.pipe != nil && len(rest) > 0 {
+		var err error
+		if rest, err = tx.pipelinedBatchGet(ctx, rest, out); err != nil {
+			return nil, err
+		}
 	}
 	if len(rest) == 0 {
 		return out, nil
@@ -301,6 +322,9 @@ func (tx *Txn) Iter(ctx context.Context, start, end []byte, opts ...IterOption) 
 		return errIterator(fmt.Errorf("txn: iter [%x, %x): %w", start, end, kv.ErrInvalidRange))
 	}
 	snap, err := tx.readSnapshot(ctx, true) // a range read cannot be retried key by key
+	if err == nil {
+		err = tx.pipelinedIterCheck()
+	}
 	if err != nil {
 		return errIterator(err)
 	}
@@ -407,6 +431,9 @@ func (tx *Txn) Commit(ctx context.Context) error {
 	if err := tx.active(); err != nil {
 		return err
 	}
+	if tx.pipe != nil {
+		return tx.commitPipelined(ctx) // pipelined_flush.go
+	}
 	start := time.Now()
 	cm := newCommitter(tx)
 	unlatch, err := tx.acquireLatches(ctx) // latch.go
@@ -462,6 +489,9 @@ func (tx *Txn) Rollback(ctx context.Context) error {
 		return kv.ErrTxnDone
 	}
 	tx.endPessimistic(ctx, nil, kv.ErrTxnDone) // removes the pessimistic locks
+	if tx.pipe != nil {
+		tx.rollbackPipelined(ctx) // rolls back the flushed locks
+	}
 	tx.state = stateRolledBack
 	tx.mem = memdb.New(tx.c.cfg.Limits)
 	tx.trace(time.Now(), nil, nil)
