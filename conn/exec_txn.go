@@ -385,6 +385,12 @@ func (e *txnExec) begin(ctx context.Context, o beginOptions) error {
 	if o.rc {
 		opts = append(opts, txn.WithIsolation(txn.ReadCommitted))
 	}
+	if e.sh.cfg.Pipelined {
+		// Explicit read-write transactions flush their writes while they run (large
+		// DML); one-statement transactions stay ordinary. Combined with a pessimistic
+		// or read-committed transaction, Begin fails with *txn.IncompatibleOptionError.
+		opts = append(opts, txn.WithPipelined(txn.PipelinedOptions{}))
+	}
 	tx, err := e.c.Begin(ctx, opts...)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package conn_test
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -130,4 +131,30 @@ func TestProtocolsAndReplicaRead(t *testing.T) {
 			})
 		})
 	}
+}
+
+// pipelined=true: an explicit transaction flushes as it goes and commits; its reads see
+// its own writes; LOCK is refused (pipelined transactions take no pessimistic locks).
+func TestPipelinedTransactions(t *testing.T) {
+	sqltest.Each(t, "pipelined=true", func(t *testing.T, db *sql.DB, p string) {
+		ctx := sqltest.Ctx(t)
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 50 {
+			sqltest.Exec(t, tx, "PUT ? ?", fmt.Sprintf("%s%03d", p, i), "v")
+		}
+		if got := sqltest.QueryFlat(t, tx, "GET ?", p+"007"); got != p+"007=v" {
+			t.Errorf("read own write: %q", got)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := sqltest.QueryFlat(t, db, "SELECT count(*) FROM kv WHERE k LIKE ?", p+"%"); got != "50" {
+			t.Errorf("count after commit = %s", got)
+		}
+		// Statements outside a transaction stay ordinary.
+		sqltest.Exec(t, db, "PUT ? ?", p+"x", "1")
+	})
 }

@@ -108,9 +108,9 @@ type Connector struct {
 	closed bool
 }
 
-// NewConnector validates cfg (which is cloned) and returns a connector. Settings the
-// client does not provide yet (pipelined) fail here with ErrUnsupported rather than
-// being ignored.
+// NewConnector validates cfg (which is cloned) and returns a connector. Combinations
+// the client cannot honour (pipelined with pessimistic, async commit or 1PC; a replica
+// read in raw mode) fail here with ErrUnsupported rather than being ignored.
 func NewConnector(cfg *dsn.Config, opts ...Option) (*Connector, error) {
 	if cfg == nil {
 		return nil, errors.New("tikv: nil config")
@@ -120,8 +120,8 @@ func NewConnector(cfg *dsn.Config, opts ...Option) (*Connector, error) {
 		return nil, err
 	}
 	switch {
-	case cfg.Pipelined:
-		return nil, fmt.Errorf("%w: pipelined=true (pipelined DML is not built yet)", ErrUnsupported)
+	case cfg.Pipelined && (cfg.TxnMode == dsn.TxnPessimistic || cfg.AsyncCommit || cfg.OnePC):
+		return nil, fmt.Errorf("%w: pipelined=true with txnMode=pessimistic, asyncCommit or onePC (pipelined DML is its own commit protocol)", ErrUnsupported)
 	case cfg.Mode == dsn.ModeRaw && cfg.ReplicaRead != "" && cfg.ReplicaRead != dsn.ReplicaLeader:
 		return nil, fmt.Errorf("%w: replicaRead=%s in raw mode (RawKV reads the leader)", ErrUnsupported, cfg.ReplicaRead)
 	}
