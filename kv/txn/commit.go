@@ -168,24 +168,32 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 		if len(locks) == 0 {
 			return cm.deferAssertion(assertion) // it loses to any other error (TXN-24, assertion.go)
 		}
-		res, err := cm.c.resolver.resolve(ctx, bo, 0, locks, false)
-		if err != nil {
+		if err := cm.c.resolveWritersLocks(ctx, bo, locks, resolved); err != nil {
 			return err
 		}
-		wait := res.msBeforeExpired
-		if wait == 0 && slices.ContainsFunc(locks, func(l kv.Lock) bool { return resolved[l.StartTS] }) {
-			wait = 10 // a lock resolved before came back: do not spin
-		}
-		for _, l := range locks {
-			resolved[l.StartTS] = true
-		}
-		if wait > 0 {
-			if err := bo.BackoffAtMost(ctx, backoff.TxnLock, msDuration(wait),
-				&kv.KeyLockedError{Lock: locks[0]}); err != nil {
-				return err
-			}
-		}
 	}
+}
+
+// resolveWritersLocks resolves the locks a write request (prewrite, flush) met and, while
+// some are still alive, backs off TxnLock until the first would expire. resolved
+// records the transactions resolved before by this request: one of them coming back
+// means TiKV has not caught up yet, so the writer waits a little instead of spinning.
+func (c *Client) resolveWritersLocks(ctx context.Context, bo *backoff.Backoffer, locks []kv.Lock, resolved map[uint64]bool) error {
+	res, err := c.resolver.resolve(ctx, bo, 0, locks, false)
+	if err != nil {
+		return err
+	}
+	wait := res.msBeforeExpired
+	if wait == 0 && slices.ContainsFunc(locks, func(l kv.Lock) bool { return resolved[l.StartTS] }) {
+		wait = 10 // a lock resolved before came back: do not spin
+	}
+	for _, l := range locks {
+		resolved[l.StartTS] = true
+	}
+	if wait > 0 {
+		return bo.BackoffAtMost(ctx, backoff.TxnLock, msDuration(wait), &kv.KeyLockedError{Lock: locks[0]})
+	}
+	return nil
 }
 
 // commitTimestamp fetches a commit ts above both the start ts and floor.

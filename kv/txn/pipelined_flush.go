@@ -93,22 +93,8 @@ func (p *pipelined) flushBatch(ctx context.Context, bo *backoff.Backoffer, loc *
 			}
 			locks = append(locks, le.lock)
 		}
-		res, err := c.resolver.resolve(ctx, bo, 0, locks, false)
-		if err != nil {
+		if err := c.resolveWritersLocks(ctx, bo, locks, resolved); err != nil {
 			return err
-		}
-		wait := res.msBeforeExpired
-		if wait == 0 && slices.ContainsFunc(locks, func(l kv.Lock) bool { return resolved[l.StartTS] }) {
-			wait = 10 // a lock resolved before came back: do not spin
-		}
-		for _, l := range locks {
-			resolved[l.StartTS] = true
-		}
-		if wait > 0 {
-			if err := bo.BackoffAtMost(ctx, backoff.TxnLock, msDuration(wait),
-				&kv.KeyLockedError{Lock: locks[0]}); err != nil {
-				return err
-			}
 		}
 	}
 }

@@ -112,6 +112,12 @@ func (tx *Txn) checkEntries(key []byte) error {
 // Errors: ErrEmptyKey, kv.ErrEmptyValue (use Delete), a *kv.SizeLimitError (key, entry or
 // transaction too large), kv.ErrTxnDone.
 func (tx *Txn) Set(key, value []byte) error {
+	return tx.write(key, func() error { return tx.written(tx.mem.Set(key, value)) })
+}
+
+// write runs a buffer write of key under the transaction's lock, after the checks every
+// write shares: a non-empty key, an active transaction, room for one more entry.
+func (tx *Txn) write(key []byte, apply func() error) error {
 	if len(key) == 0 {
 		return ErrEmptyKey
 	}
@@ -123,25 +129,14 @@ func (tx *Txn) Set(key, value []byte) error {
 	if err := tx.checkEntries(key); err != nil {
 		return err
 	}
-	return tx.written(tx.mem.Set(key, value))
+	return apply()
 }
 
 // Delete buffers a deletion of key (deleting an absent key is not an error).
 //
 // Errors: ErrEmptyKey, a *kv.SizeLimitError, kv.ErrTxnDone.
 func (tx *Txn) Delete(key []byte) error {
-	if len(key) == 0 {
-		return ErrEmptyKey
-	}
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if err := tx.active(); err != nil {
-		return err
-	}
-	if err := tx.checkEntries(key); err != nil {
-		return err
-	}
-	return tx.written(tx.mem.Delete(key))
+	return tx.write(key, func() error { return tx.written(tx.mem.Delete(key)) })
 }
 
 // Insert buffers a write of value to key that requires key not to exist: Commit fails
@@ -151,24 +146,15 @@ func (tx *Txn) Delete(key []byte) error {
 //
 // Errors: as Set, and *kv.KeyExistsError.
 func (tx *Txn) Insert(key, value []byte) error {
-	if len(key) == 0 {
-		return ErrEmptyKey
-	}
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if err := tx.active(); err != nil {
-		return err
-	}
-	if err := tx.checkEntries(key); err != nil {
-		return err
-	}
-	if v, ok := tx.mem.Get(key); ok {
-		if len(v) > 0 {
-			return &kv.KeyExistsError{Key: kv.Key(key).Clone()}
+	return tx.write(key, func() error {
+		if v, ok := tx.mem.Get(key); ok {
+			if len(v) > 0 {
+				return &kv.KeyExistsError{Key: kv.Key(key).Clone()}
+			}
+			return tx.written(tx.mem.Set(key, value))
 		}
-		return tx.written(tx.mem.Set(key, value))
-	}
-	return tx.written(tx.mem.SetWithFlags(key, value, memdb.FlagPresumeKNE))
+		return tx.written(tx.mem.SetWithFlags(key, value, memdb.FlagPresumeKNE))
+	})
 }
 
 // LockKeys marks keys so that Commit fails with a *kv.WriteConflictError if another
