@@ -1,6 +1,7 @@
 package conn_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -156,5 +157,32 @@ func TestPipelinedTransactions(t *testing.T) {
 		}
 		// Statements outside a transaction stay ordinary.
 		sqltest.Exec(t, db, "PUT ? ?", p+"x", "1")
+	})
+}
+
+// A pessimistic transaction whose context is cancelled is rolled back by database/sql
+// and its locks are released: another transaction locks the key at once (NOWAIT).
+func TestCancelledPessimisticTxnReleasesLocks(t *testing.T) {
+	sqltest.Each(t, "txnMode=pessimistic", func(t *testing.T, db *sql.DB, p string) {
+		key := p + "k"
+		sqltest.Exec(t, db, "PUT ? ?", key, "0")
+		ctx, cancel := context.WithCancel(context.Background())
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqltest.Exec(t, tx, "LOCK ?", key)
+		cancel()
+		if err := tx.Commit(); err == nil {
+			t.Fatal("commit after cancel succeeded")
+		}
+		other, err := db.BeginTx(sqltest.Ctx(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Rollback()
+		if _, err := other.ExecContext(sqltest.Ctx(t), "LOCK ? NOWAIT", key); err != nil {
+			t.Fatalf("the cancelled transaction's lock is still held: %v", err)
+		}
 	})
 }
