@@ -231,6 +231,13 @@ func TestPipelinedRollback(t *testing.T) {
 // client-go: integration_tests/pipelined_memdb_test.go TestPipelinedSkipFlushedLock
 func TestPipelinedConcurrentReader(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
+		if tg.Mem == nil {
+			// The devcluster's storage (TiDB 8.5 unistore) rolls back the live
+			// pipelined primary when the reader checks it, so the writer's commit finds
+			// no lock; TiKV pushes the lock's min commit ts instead (what this test
+			// checks on memcluster). Seen once in CI; see docs/txn.md.
+			t.Skip("unistore resolves live pipelined locks differently from TiKV")
+		}
 		c := open(t, tg)
 		p := prefix(t)
 		ctx := testCtx(t)
