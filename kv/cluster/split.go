@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsql/tikvsql/internal/backoff"
+	"github.com/tikvsql/tikvsql/internal/codec"
 	"github.com/tikvsql/tikvsql/kv/region"
 )
 
@@ -96,7 +97,16 @@ func (c *Cluster) splitRegion(ctx context.Context, bo *backoff.Backoffer, b regi
 		for i, k := range keys[:n] {
 			enc[i] = c.Codec().EncodeKey(k)
 		}
-		req := &kvrpcpb.SplitRegionRequest{Context: &kvrpcpb.Context{}, SplitKeys: enc, IsRawKv: c.mode == Raw}
+		// TiKV stores region boundaries memcomparable-encoded, except for API v1 raw keys,
+		// which are their own boundaries: only those are sent as raw region keys
+		// (IsRawKv). Under API v2 the request must say so, or a raw key would become an
+		// unencoded boundary that every client then fails to decode.
+		v2 := c.Codec().Version() == codec.V2
+		rctx := &kvrpcpb.Context{ApiVersion: kvrpcpb.APIVersion_V1}
+		if v2 {
+			rctx.ApiVersion = kvrpcpb.APIVersion_V2
+		}
+		req := &kvrpcpb.SplitRegionRequest{Context: rctx, SplitKeys: enc, IsRawKv: c.mode == Raw && !v2}
 		resp, err := region.SendToRegion[*kvrpcpb.SplitRegionRequest, *kvrpcpb.SplitRegionResponse](ctx, c.sender, bo, b.Location, req, nil)
 		if err != nil {
 			// A Resplit error makes RunBatches group the keys again; those split already

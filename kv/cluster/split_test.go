@@ -135,3 +135,23 @@ func TestWaitScatter(t *testing.T) {
 		t.Fatalf("wait for an endless scatter: %v", err)
 	}
 }
+
+// Under API v2 raw keys become memcomparable region boundaries like every other key:
+// the split request must not be sent as an API v1 raw split (IsRawKv), or the boundary
+// stays unencoded and no client can decode it.
+func TestSplitRegionsRawV2(t *testing.T) {
+	tg := testcluster.Memory(t, memcluster.Options{Stores: 3})
+	if _, err := tg.Mem.CreateKeyspace("ks1"); err != nil {
+		t.Fatal(err)
+	}
+	tg.Keyspace = "ks1"
+	cl := tg.Open(t, cluster.Raw)
+	keys := splitKeys(t, 5)
+	if _, err := cl.SplitRegions(splitCtx(t), keys, cluster.SplitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustStartRegions(t, cl, keys)
+	// A client that did not split decodes the new boundaries too.
+	fresh := tg.Open(t, cluster.Raw)
+	mustStartRegions(t, fresh, keys)
+}
