@@ -128,6 +128,11 @@ func TestDeleteRangeRawMode(t *testing.T) {
 // client-go: tikv/gc.go UnsafeDestroyRange (no test of its own in client-go)
 func TestUnsafeDestroyRange(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
+		if tg.Mem == nil {
+			// The devcluster's storage (TiDB 8.5 unistore) answers UnsafeDestroyRange
+			// without dropping the data, so the outcome can only be checked in process.
+			t.Skip("unistore's UnsafeDestroyRange leaves the data in place")
+		}
 		e := newEnv(t, tg)
 		e.splitAt(t, "c")
 		e.put(t, "a", "b", "c", "d")
