@@ -33,6 +33,16 @@ func (e *rawExec) BatchGet(ctx context.Context, keys []kv.Key, keysOnly, forUpda
 	if forUpdate {
 		return nil, fmt.Errorf("%w: FOR UPDATE", ErrRawMode)
 	}
+	if len(keys) == 1 { // GET, k = ?: a point read skips the batch machinery
+		v, err := e.c.Get(ctx, keys[0])
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []kv.KeyValue{{Key: keys[0], Value: v}}, nil
+	}
 	vals, err := e.c.BatchGet(ctx, keys2bytes(keys))
 	if err != nil {
 		return nil, err

@@ -117,6 +117,16 @@ func (e *txnExec) BatchGet(ctx context.Context, keys []kv.Key, keysOnly, forUpda
 			return nil, err
 		}
 	}
+	if len(ks) == 1 { // GET, k = ?: a point read skips the batch machinery
+		v, err := r.Get(ctx, ks[0])
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []kv.KeyValue{{Key: keys[0], Value: v}}, nil
+	}
 	m, err := r.BatchGet(ctx, ks)
 	if err != nil {
 		return nil, err
