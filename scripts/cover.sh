@@ -5,7 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-.cover/cover.out}
 mkdir -p "$(dirname "$out")"
-go test -count=1 -covermode=atomic -coverprofile="$out" ./... >/dev/null
+log="$(dirname "$out")/cover-test.log"
+if ! go test -count=1 -covermode=atomic -coverprofile="$out" ./... >"$log" 2>&1; then
+	echo "cover: tests failed (full output in $log):" >&2
+	grep -v '^\[20' "$log" | grep -E -A12 '^(--- FAIL|FAIL|panic:)|found unexpected goroutines' | head -150 >&2
+	exit 1
+fi
 mod=$(go list -m)
 awk -v mod="$mod" -v groups=scripts/cover-groups.txt '
 function matches(p, pat,   base) {

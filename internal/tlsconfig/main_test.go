@@ -3,7 +3,7 @@ package tlsconfig
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/tikvsql/tikvsql/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
