@@ -18,8 +18,20 @@ import (
 // Patience is how long the check waits for goroutines of finished tests to exit.
 const Patience = 15 * time.Second
 
+// pdClientConnGoroutines are the goroutines of a gRPC connection that keeps
+// reconnecting. Under load the official PD client (github.com/tikv/pd/client) has left
+// such a connection behind after a construction that failed or timed out, with no handle
+// for us to close it; it showed up in packages that build PD clients, at random, and
+// never in kv/rpc, whose own connections are checked strictly (its TestMain uses goleak
+// directly). They are ignored here so that CI reports our leaks, not that one.
+var pdClientConnGoroutines = []goleak.Option{
+	goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
+	goleak.IgnoreTopFunction("google.golang.org/grpc.(*addrConn).resetTransportAndUnlock"),
+}
+
 // VerifyTestMain runs m and exits with its code, or 1 when goroutines leaked.
 func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
+	opts = append(append([]goleak.Option(nil), pdClientConnGoroutines...), opts...)
 	code := m.Run()
 	if code == 0 {
 		deadline := time.Now().Add(Patience)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/tikvpb"
-	"github.com/tikvsql/tikvsql/internal/leakcheck"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
 )
@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(nullServerEnv) == "1" {
 		os.Exit(serveNull())
 	}
-	leakcheck.VerifyTestMain(m)
+	goleak.VerifyTestMain(m)
 }
 
 // serveNull prints its address and serves until its standard input closes.
