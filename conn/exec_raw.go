@@ -1,7 +1,6 @@
 package conn
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -251,7 +250,3 @@ func (e *rawExec) ping(ctx context.Context) error {
 }
 
 func (e *rawExec) close(context.Context) error { return nil }
-
-// equalValue reports whether a stored value equals an expected one (nil and empty are
-// the same value).
-func equalValue(a, b []byte) bool { return bytes.Equal(a, b) }

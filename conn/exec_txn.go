@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -281,7 +282,7 @@ func (e *txnExec) CompareAndSwap(ctx context.Context, key kv.Key, expected []byt
 				prev = []byte{}
 			}
 		}
-		if expectAbsent == ok || (ok && !equalValue(v, expected)) {
+		if expectAbsent == ok || (ok && !bytes.Equal(v, expected)) {
 			return nil
 		}
 		swapped = true
