@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -257,13 +256,6 @@ func TestBankTransfers(t *testing.T) {
 			{"pessimistic-async-1pc", []TxnOption{WithPessimistic(), WithAsyncCommit(true), WithOnePC(true)}, true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				if tg.Mem == nil && (strings.Contains(tc.name, "async") || strings.Contains(tc.name, "1pc")) {
-					// The devcluster's unistore MVCC computes an async-commit / 1PC commit ts
-					// from max_ts without TiKV's in-memory lock, so a concurrent read at a
-					// higher ts can miss the write (seen as stale reads and lost transfers).
-					// TiKV closes that window; see docs/txn.md.
-					t.Skip("async commit / 1PC under concurrent reads need TiKV's memory locks")
-				}
 				bank(t, c, tc.opts, tc.pessimistic)
 			})
 		}

@@ -43,7 +43,7 @@ cluster-down:
 # cluster-conformance runs the official client-go against the cluster.
 cluster-conformance:
 	@test -s $(CLUSTER_STATE)/pd-addrs || { echo "no cluster running: make cluster" >&2; exit 1; }
-	cd $(DEVCLUSTER_DIR)/store && $(DEVCLUSTER_GO) test -race -count=1 -v ./rawkv
+	cd $(DEVCLUSTER_DIR)/store && $(DEVCLUSTER_GO) test -ldflags='$(DEVCLUSTER_LDFLAGS)' -race -count=1 -v . ./rawkv
 	cd $(DEVCLUSTER_DIR)/store && TIKV_PD_ADDRS=$$(cat $(CLUSTER_STATE)/pd-addrs) \
 		TIKV_KEYSPACE=$$(cat $(CLUSTER_STATE)/keyspace 2>/dev/null) \
 		$(DEVCLUSTER_GO) test -count=1 -v ./conformance

@@ -90,10 +90,11 @@ func startCluster(ctx context.Context, o options, splitKeys [][]byte) (p *proces
 	if p.eng, err = openEngine(ctx, o.dataDir, p.pdc); err != nil {
 		return p, err
 	}
+	mem := newMemLocks()
 	for i, st := range p.cl.stores {
 		view := &storeView{c: p.cl, storeID: st.Id, addr: st.Address}
 		inner := tikv.NewServer(view, p.pdc, p.eng.mvcc, p.eng.inner)
-		srv := newStoreServer(inner, view, p.raw)
+		srv := newStoreServer(inner, view, p.raw, mem)
 		p.servers = append(p.servers, srv)
 		g := grpc.NewServer(
 			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),

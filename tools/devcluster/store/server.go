@@ -23,11 +23,12 @@ type storeServer struct {
 	*tikv.Server
 	view  *storeView
 	raw   *rawkv.Store
+	mem   *memLocks // shared by every store of the process, like the engine
 	batch *dispatcher
 }
 
-func newStoreServer(inner *tikv.Server, view *storeView, raw *rawkv.Store) *storeServer {
-	s := &storeServer{Server: inner, view: view, raw: raw}
+func newStoreServer(inner *tikv.Server, view *storeView, raw *rawkv.Store, mem *memLocks) *storeServer {
+	s := &storeServer{Server: inner, view: view, raw: raw, mem: mem}
 	s.batch = newDispatcher(s)
 	return s
 }
@@ -153,11 +154,44 @@ func (s *storeServer) RawChecksum(_ context.Context, req *kvrpcpb.RawChecksumReq
 // write conflict empty; clients decode it (an API v2 client fails on an
 // empty key), so it is filled in from the request.
 func (s *storeServer) KvPrewrite(ctx context.Context, req *kvrpcpb.PrewriteRequest) (*kvrpcpb.PrewriteResponse, error) {
+	if needsMemLock(req) {
+		defer s.mem.lock(req.GetStartVersion(), req.GetMutations())()
+	}
 	resp, err := s.Server.KvPrewrite(ctx, req)
 	if resp != nil {
 		fillConflictPrimary(resp.GetErrors(), req.GetPrimaryLock())
 	}
 	return resp, err
+}
+
+// KvGet implements tikvpb.TikvServer: it waits for the async-commit and 1PC
+// prewrites of the key first (see memLocks).
+func (s *storeServer) KvGet(ctx context.Context, req *kvrpcpb.GetRequest) (*kvrpcpb.GetResponse, error) {
+	if err := s.mem.waitKeys(ctx, req.GetVersion(), req.GetKey()); err != nil {
+		return nil, err
+	}
+	return s.Server.KvGet(ctx, req)
+}
+
+// KvBatchGet implements tikvpb.TikvServer (see KvGet).
+func (s *storeServer) KvBatchGet(ctx context.Context, req *kvrpcpb.BatchGetRequest) (*kvrpcpb.BatchGetResponse, error) {
+	if err := s.mem.waitKeys(ctx, req.GetVersion(), req.GetKeys()...); err != nil {
+		return nil, err
+	}
+	return s.Server.KvBatchGet(ctx, req)
+}
+
+// KvScan implements tikvpb.TikvServer (see KvGet). A reverse scan reads
+// [EndKey, StartKey).
+func (s *storeServer) KvScan(ctx context.Context, req *kvrpcpb.ScanRequest) (*kvrpcpb.ScanResponse, error) {
+	lo, hi := req.GetStartKey(), req.GetEndKey()
+	if req.GetReverse() {
+		lo, hi = hi, lo
+	}
+	if err := s.mem.waitRange(ctx, req.GetVersion(), lo, hi); err != nil {
+		return nil, err
+	}
+	return s.Server.KvScan(ctx, req)
 }
 
 // KvPessimisticLock implements tikvpb.TikvServer (see KvPrewrite).
