@@ -19,48 +19,67 @@ import (
 
 // A commit whose answer never comes is kv.ErrUndetermined, not driver.ErrBadConn, and
 // the statement is not executed again: database/sql re-runs a statement only on
-// ErrBadConn, and the driver's own retry loop never retries an undetermined commit.
+// ErrBadConn, and the driver's own retry loop never retries an undetermined commit. With
+// two-phase commit the lost answer is the primary's commit; with 1PC (the default) it is
+// the prewrite that commits.
 func TestUndeterminedCommitIsNotReExecuted(t *testing.T) {
-	name := sqltest.Name(t.Name())
-	mc, err := memcluster.Open(name, memcluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Close()
-	db, err := sql.Open("tikv", "memory://"+name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	key := []byte("undetermined-key")
-	var prewrites, commits atomic.Int32
-	remove := mc.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
-		switch b := r.Body.(type) {
-		case *kvrpcpb.PrewriteRequest:
-			for _, m := range b.Mutations {
-				if bytes.HasSuffix(m.Key, key) || bytes.Contains(m.Key, key) {
-					prewrites.Add(1)
-				}
+	for _, tc := range []struct {
+		params string
+		drop   string // the request whose response is lost
+	}{
+		{"?asyncCommit=false&onePC=false", "commit"},
+		{"", "prewrite"},
+	} {
+		t.Run(tc.drop, func(t *testing.T) {
+			name := sqltest.Name(t.Name())
+			mc, err := memcluster.Open(name, memcluster.Options{})
+			if err != nil {
+				t.Fatal(err)
 			}
-		case *kvrpcpb.CommitRequest:
-			for _, k := range b.Keys {
-				if bytes.Contains(k, key) {
-					commits.Add(1)
-					return &memcluster.Fault{DropResponse: true}
-				}
+			defer mc.Close()
+			db, err := sql.Open("tikv", "memory://"+name+tc.params)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		return nil
-	})
-	defer remove()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_, err = db.ExecContext(ctx, "PUT ? ?", key, "v")
-	if !errors.Is(err, kv.ErrUndetermined) || errors.Is(err, driver.ErrBadConn) || kv.IsRetryable(err) {
-		t.Fatalf("err = %v, want kv.ErrUndetermined", err)
-	}
-	if p, c := prewrites.Load(), commits.Load(); p != 1 || c != 1 {
-		t.Fatalf("prewrites = %d, commits = %d; want the statement executed once", p, c)
+			defer db.Close()
+			key := []byte("undetermined-key")
+			var prewrites, commits atomic.Int32
+			remove := mc.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+				switch b := r.Body.(type) {
+				case *kvrpcpb.PrewriteRequest:
+					for _, m := range b.Mutations {
+						if bytes.Contains(m.Key, key) {
+							prewrites.Add(1)
+							if tc.drop == "prewrite" {
+								return &memcluster.Fault{DropResponse: true}
+							}
+						}
+					}
+				case *kvrpcpb.CommitRequest:
+					for _, k := range b.Keys {
+						if bytes.Contains(k, key) {
+							commits.Add(1)
+							return &memcluster.Fault{DropResponse: true}
+						}
+					}
+				}
+				return nil
+			})
+			defer remove()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err = db.ExecContext(ctx, "PUT ? ?", key, "v")
+			if !errors.Is(err, kv.ErrUndetermined) || errors.Is(err, driver.ErrBadConn) || kv.IsRetryable(err) {
+				t.Fatalf("err = %v, want kv.ErrUndetermined", err)
+			}
+			wantCommits := int32(1)
+			if tc.drop == "prewrite" {
+				wantCommits = 0
+			}
+			if p, c := prewrites.Load(), commits.Load(); p != 1 || c != wantCommits {
+				t.Fatalf("prewrites = %d, commits = %d; want the statement executed once", p, c)
+			}
+		})
 	}
 }
 

@@ -109,8 +109,9 @@ type Connector struct {
 }
 
 // NewConnector validates cfg (which is cloned) and returns a connector. Combinations
-// the client cannot honour (pipelined with pessimistic, async commit or 1PC; a replica
-// read in raw mode) fail here with ErrUnsupported rather than being ignored.
+// the client cannot honour (pipelined with pessimistic; a replica read in raw mode) fail
+// here with ErrUnsupported rather than being ignored. With pipelined, asyncCommit and
+// onePC still apply to one-statement transactions, which are never pipelined.
 func NewConnector(cfg *dsn.Config, opts ...Option) (*Connector, error) {
 	if cfg == nil {
 		return nil, errors.New("tikv: nil config")
@@ -120,8 +121,8 @@ func NewConnector(cfg *dsn.Config, opts ...Option) (*Connector, error) {
 		return nil, err
 	}
 	switch {
-	case cfg.Pipelined && (cfg.TxnMode == dsn.TxnPessimistic || cfg.AsyncCommit || cfg.OnePC):
-		return nil, fmt.Errorf("%w: pipelined=true with txnMode=pessimistic, asyncCommit or onePC (pipelined DML is its own commit protocol)", ErrUnsupported)
+	case cfg.Pipelined && cfg.TxnMode == dsn.TxnPessimistic:
+		return nil, fmt.Errorf("%w: pipelined=true with txnMode=pessimistic (pipelined DML is its own commit protocol)", ErrUnsupported)
 	case cfg.Mode == dsn.ModeRaw && cfg.ReplicaRead != "" && cfg.ReplicaRead != dsn.ReplicaLeader:
 		return nil, fmt.Errorf("%w: replicaRead=%s in raw mode (RawKV reads the leader)", ErrUnsupported, cfg.ReplicaRead)
 	}
@@ -217,7 +218,7 @@ func (c *Connector) open(ctx context.Context) (err error) {
 		rawc, err = raw.New(octx, raw.Config{Config: cc, Atomic: cfg.Atomic, MaxScan: max(raw.DefaultMaxScan, cfg.EffectiveMaxScan()+1)})
 	} else {
 		tc := txn.Config{Config: cc}
-		tc.EnableAsyncCommit, tc.EnableOnePC = cfg.AsyncCommit, cfg.OnePC
+		tc.DisableAsyncCommit, tc.DisableOnePC = !cfg.AsyncCommit, !cfg.OnePC
 		txnc, err = txn.New(octx, tc)
 	}
 	if err != nil {

@@ -79,7 +79,7 @@ func TestConnectorAndDSN(t *testing.T) {
 	if _, err := sql.Open("tikv", "tikv://pd:2379?nope=1"); err == nil {
 		t.Error("unknown parameter accepted")
 	}
-	for _, bad := range []string{"pipelined=true&txnMode=pessimistic", "pipelined=true&onePC=true", "mode=raw&replicaRead=follower"} {
+	for _, bad := range []string{"pipelined=true&txnMode=pessimistic", "mode=raw&replicaRead=follower"} {
 		cfg, err := dsn.ParseDSN("memory://x?" + bad)
 		if err != nil {
 			t.Fatal(err)

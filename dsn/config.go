@@ -105,9 +105,11 @@ type Config struct {
 	Mode Mode
 	// TxnMode (txnMode): optimistic (default) or pessimistic.
 	TxnMode TxnMode
-	// AsyncCommit (asyncCommit) commits with the async-commit protocol. Default false.
+	// AsyncCommit (asyncCommit) lets small transactions commit with the async-commit
+	// protocol. Default true (set by NewConfig and ParseDSN); asyncCommit=false opts out.
 	AsyncCommit bool
-	// OnePC (onePC) commits single-region transactions in one phase. Default false.
+	// OnePC (onePC) lets transactions whose writes fit one region commit in one phase.
+	// Default true; onePC=false opts out.
 	OnePC bool
 	// Pipelined (pipelined) flushes transaction writes to TiKV while the transaction
 	// runs. Default false.
@@ -174,6 +176,8 @@ func NewConfig() *Config {
 		TxnMode:     TxnOptimistic,
 		ReplicaRead: ReplicaLeader,
 		Isolation:   IsolationSnapshot,
+		AsyncCommit: true,
+		OnePC:       true,
 		DialTimeout: DefaultDialTimeout,
 		Table:       DefaultTable,
 		MaxScan:     DefaultMaxScan,

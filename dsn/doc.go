@@ -21,8 +21,8 @@
 //
 //	mode             txn | raw                                           (txn)
 //	txnMode          optimistic | pessimistic                            (optimistic)
-//	asyncCommit      bool                                                (false)
-//	onePC            bool                                                (false)
+//	asyncCommit      bool                                                (true)
+//	onePC            bool                                                (true)
 //	pipelined        bool                                                (false)
 //	replicaRead      leader | follower | mixed | learner | preferLeader  (leader)
 //	staleRead        duration; read-only transactions read at now-d      (0)

@@ -62,13 +62,13 @@ func validDSNCases() []validDSNCase {
 			c.Mode = ModeRaw
 			c.Atomic = true
 		}, "memory://t-1.x/ks?mode=raw&atomic=true"},
-		{"tikv://pd:2379?mode=txn&txnMode=pessimistic&asyncCommit=true&onePC=true&pipelined=true" +
+		{"tikv://pd:2379?mode=txn&txnMode=pessimistic&asyncCommit=false&onePC=false&pipelined=true" +
 			"&replicaRead=preferLeader&staleRead=5s&lockWaitTimeout=nowait&isolation=readCommitted" +
 			"&timeout=1m0s&dialTimeout=1s&table=my_kv&maxScan=5&resourceGroup=rg&requestSource=src%26x",
 			func(c *Config) {
 				c.PDAddrs = []string{"pd:2379"}
 				c.TxnMode = TxnPessimistic
-				c.AsyncCommit, c.OnePC, c.Pipelined = true, true, true
+				c.AsyncCommit, c.OnePC, c.Pipelined = false, false, true
 				c.ReplicaRead = ReplicaPreferLeader
 				c.StaleRead = 5 * time.Second
 				c.LockWait = LockWait{Kind: LockWaitNoWait}
@@ -79,9 +79,12 @@ func validDSNCases() []validDSNCase {
 				c.MaxScan = 5
 				c.ResourceGroup = "rg"
 				c.RequestSource = "src&x"
-			}, "tikv://pd:2379?txnMode=pessimistic&asyncCommit=true&onePC=true&pipelined=true" +
+			}, "tikv://pd:2379?txnMode=pessimistic&asyncCommit=false&onePC=false&pipelined=true" +
 				"&replicaRead=preferLeader&staleRead=5s&lockWaitTimeout=nowait&isolation=readCommitted" +
 				"&timeout=1m0s&dialTimeout=1s&table=my_kv&maxScan=5&resourceGroup=rg&requestSource=src%26x"},
+		// Async commit and 1PC are on by default: true is not written back.
+		{"tikv://pd?asyncCommit=true&onePC=1", func(c *Config) { c.PDAddrs = []string{"pd:2379"} }, "tikv://pd:2379"},
+		{"tikv://pd?onePC=false", func(c *Config) { c.PDAddrs = []string{"pd:2379"}; c.OnePC = false }, "tikv://pd:2379?onePC=false"},
 		{"tikv://pd?lockWaitTimeout=forever&dialTimeout=0&&", func(c *Config) {
 			c.PDAddrs = []string{"pd:2379"}
 			c.LockWait = LockWait{Kind: LockWaitForever}

@@ -70,8 +70,12 @@ func (c *Config) formatParams(add func(name, value string), redact bool) {
 	enum("apiVersion", string(c.APIVersion), string(defAPI))
 	enum("mode", string(c.Mode), string(ModeTxn))
 	enum("txnMode", string(c.TxnMode), string(TxnOptimistic))
-	boolean("asyncCommit", c.AsyncCommit)
-	boolean("onePC", c.OnePC)
+	if !c.AsyncCommit {
+		add("asyncCommit", "false")
+	}
+	if !c.OnePC {
+		add("onePC", "false")
+	}
 	boolean("pipelined", c.Pipelined)
 	enum("replicaRead", string(c.ReplicaRead), string(ReplicaLeader))
 	if c.StaleRead > 0 {

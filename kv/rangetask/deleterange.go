@@ -22,8 +22,10 @@ var ErrDeleteRange = errors.New("rangetask: delete range failed")
 // range [start, end) (an empty end is the end of the keyspace) with TiKV's DeleteRange,
 // region by region, concurrency tasks at a time (GC-4). The data is dropped, not
 // tombstoned: readers at any timestamp stop seeing it, so use it only on data no
-// transaction will read again. It returns how many regions were done, also on failure.
-// Repeating it is harmless.
+// transaction will read again. It does not coordinate with transactions: one that
+// writes to the range meanwhile, or an async-commit transaction whose commit RPCs are
+// still running in the background after its Commit returned, can leave keys behind.
+// It returns how many regions were done, also on failure. Repeating it is harmless.
 //
 // Errors: an error wrapping cluster.ErrInvalidConfig for a raw-mode cluster; one wrapping
 // ErrDeleteRange when TiKV refuses; a *kv.BackoffError when a region's retry budget

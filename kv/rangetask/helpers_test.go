@@ -43,7 +43,9 @@ type env struct {
 func newEnv(t *testing.T, tg testcluster.Target) *env {
 	t.Helper()
 	cl := tg.Open(t, cluster.Txn)
-	c, err := txn.NewWithCluster(cl, txn.Config{})
+	// Async commit off: its background commit RPCs could land after a DeleteRange that
+	// follows put, bringing keys back (see DeleteRange's documentation).
+	c, err := txn.NewWithCluster(cl, txn.Config{ProtocolConfig: txn.ProtocolConfig{DisableAsyncCommit: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

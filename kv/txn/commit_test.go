@@ -68,7 +68,7 @@ func TestLockTTLRule(t *testing.T) {
 // The lock TTL written by a real prewrite follows the rule.
 func TestPrewriteLockTTL(t *testing.T) {
 	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg)
+	c := open(t, tg, twoPhase)
 	ctx := testCtx(t)
 	p := prefix(t)
 	var ttls []uint64
@@ -167,7 +167,7 @@ func TestPrewriteFailureCleansUp(t *testing.T) {
 // relocation.
 func TestCommitRetriesRegionErrors(t *testing.T) {
 	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg)
+	c := open(t, tg, twoPhase)
 	ctx := testCtx(t)
 	p := prefix(t)
 	var pre, com atomic.Int64
@@ -219,7 +219,7 @@ func TestCommitRetriesRegionErrors(t *testing.T) {
 // the locks alone, and Transact does not retry. Here the commit did happen.
 func TestUndeterminedPrimaryCommit(t *testing.T) {
 	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg)
+	c := open(t, tg, twoPhase)
 	ctx := testCtx(t)
 	p := prefix(t)
 	var drop atomic.Bool
@@ -341,7 +341,7 @@ func TestCommitAfterRollbackByResolver(t *testing.T) {
 // HeartbeatSize keeps its primary alive while it runs; the goroutine ends with Commit.
 func TestHeartbeat(t *testing.T) {
 	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg, func(cfg *Config) { cfg.HeartbeatSize = 1; cfg.HeartbeatInterval = 20 * time.Millisecond })
+	c := open(t, tg, twoPhase, func(cfg *Config) { cfg.HeartbeatSize = 1; cfg.HeartbeatInterval = 20 * time.Millisecond })
 	ctx := testCtx(t)
 	p := prefix(t)
 	var beats atomic.Int64
@@ -464,7 +464,7 @@ func TestSecondaryCommitCutShort(t *testing.T) {
 // and the batches already prewritten are rolled back.
 func TestCommitCancelledDuringPrewrite(t *testing.T) {
 	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg)
+	c := open(t, tg, twoPhase)
 	ctx := testCtx(t)
 	p := prefix(t)
 	split(t, c, p+"m")

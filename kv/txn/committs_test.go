@@ -42,7 +42,7 @@ func TestCausalConsistency(t *testing.T) {
 func TestCommitTSConstraints(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		w := &wire{}
-		c := openWire(t, tg, w, func(cfg *Config) { cfg.EnableAsyncCommit = true; cfg.EnableOnePC = true })
+		c := openWire(t, tg, w)
 		ctx := testCtx(t)
 		p := prefix(t)
 		var seen uint64

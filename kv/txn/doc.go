@@ -82,12 +82,14 @@
 //
 // # Async commit and 1PC
 //
-// With async commit (WithAsyncCommit, Config.EnableAsyncCommit) the primary lock lists
+// Both are on by default (Config.DisableAsyncCommit and Config.DisableOnePC turn them
+// off for a Client, WithAsyncCommit and WithOnePC per transaction). With async commit
+// the primary lock lists
 // the secondary keys and TiKV chooses each key's commit timestamp floor; once every
 // prewrite succeeded the transaction is committed at the largest floor, because anyone
 // who meets one of its locks can check all of them. Commit returns then; the commit
 // RPCs, which only clean up, run in a goroutine owned by the Client. With 1PC
-// (WithOnePC, Config.EnableOnePC) a transaction whose writes fit one request to one
+// a transaction whose writes fit one request to one
 // region is prewritten and committed by that request. Both fall back to two-phase
 // commit when the transaction is too large (AsyncCommitKeysLimit,
 // AsyncCommitTotalKeySizeLimit, one region and batch for 1PC) or TiKV declines (a commit

@@ -49,7 +49,7 @@ func logPrewrites(tg testcluster.Target) *prewriteLog {
 // single-region transaction commits in its prewrite; a multi-region one uses 2PC.
 func TestOnePCMemHooks(t *testing.T) {
 	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg, func(cfg *Config) { cfg.EnableOnePC = true })
+	c := open(t, tg, func(cfg *Config) { cfg.DisableAsyncCommit = true })
 	ctx := testCtx(t)
 	p := prefix(t)
 	log := logPrewrites(tg)

@@ -27,6 +27,9 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // open returns a client on tg, closed when the test ends.
+// twoPhase turns async commit and 1PC off for tests of two-phase commit itself.
+func twoPhase(cfg *Config) { cfg.DisableAsyncCommit, cfg.DisableOnePC = true, true }
+
 func open(t testing.TB, tg testcluster.Target, mod ...func(*Config)) *Client {
 	t.Helper()
 	cfg := Config{Config: tg.Config(cluster.Txn)}

@@ -32,13 +32,19 @@ const (
 // ProtocolConfig holds the Config knobs of the commit protocols and pessimistic locking
 // (embedded in Config). The zero value of every field is its default.
 type ProtocolConfig struct {
-	// EnableAsyncCommit makes transactions try async commit (TXN-10) unless
-	// WithAsyncCommit(false) says otherwise. Default false, as in client-go: see
-	// docs/txn.md for why Config does not turn it on.
-	EnableAsyncCommit bool
-	// EnableOnePC makes transactions try one-phase commit (TXN-11) unless
-	// WithOnePC(false) says otherwise. Default false.
-	EnableOnePC bool
+	// DisableAsyncCommit stops transactions from trying async commit (TXN-10) unless
+	// WithAsyncCommit(true) says otherwise. Async commit is on by default: a
+	// transaction of at most AsyncCommitKeysLimit keys then commits after one round
+	// of prewrites, its commit RPCs running in the background. A TiKV that does not
+	// take it answers with a zero min commit ts and the transaction falls back to
+	// two-phase commit. client-go's default is off; see docs/txn.md.
+	DisableAsyncCommit bool
+	// DisableOnePC stops transactions from trying one-phase commit (TXN-11) unless
+	// WithOnePC(true) says otherwise. 1PC is on by default: a transaction whose
+	// writes fit one prewrite request to one region is committed by that request
+	// alone. A TiKV that declines answers with a zero commit ts and the transaction
+	// falls back to the other protocols.
+	DisableOnePC bool
 	// AsyncCommitKeysLimit and AsyncCommitTotalKeySizeLimit bound the transactions that
 	// may use async commit (DefaultAsyncCommitKeysLimit, DefaultAsyncCommitTotalKeySizeLimit);
 	// larger ones use two-phase commit.
@@ -137,12 +143,12 @@ func WithPessimistic() TxnOption { return func(o *txnOptions) { o.proto.pessimis
 func WithIsolation(l IsolationLevel) TxnOption { return func(o *txnOptions) { o.proto.isolation = l } }
 
 // WithAsyncCommit turns async commit on or off for the transaction, overriding
-// Config.EnableAsyncCommit. Transactions that are too large fall back to two-phase
+// Config.DisableAsyncCommit. Transactions that are too large fall back to two-phase
 // commit whatever this says.
 func WithAsyncCommit(on bool) TxnOption { return func(o *txnOptions) { o.proto.asyncCommit = &on } }
 
 // WithOnePC turns one-phase commit on or off for the transaction, overriding
-// Config.EnableOnePC. Only transactions whose writes fit one prewrite request of one
+// Config.DisableOnePC. Only transactions whose writes fit one prewrite request of one
 // region can use it; the others fall back.
 func WithOnePC(on bool) TxnOption { return func(o *txnOptions) { o.proto.onePC = &on } }
 
@@ -174,12 +180,12 @@ func (c *Client) asyncCommitOn(o *protoOptions) bool {
 	if o.asyncCommit != nil {
 		return *o.asyncCommit
 	}
-	return c.cfg.EnableAsyncCommit
+	return !c.cfg.DisableAsyncCommit
 }
 
 func (c *Client) onePCOn(o *protoOptions) bool {
 	if o.onePC != nil {
 		return *o.onePC
 	}
-	return c.cfg.EnableOnePC
+	return !c.cfg.DisableOnePC
 }

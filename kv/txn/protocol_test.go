@@ -146,7 +146,7 @@ func TestOnePC(t *testing.T) {
 func TestOnePCFallback(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		w := &wire{}
-		c := openWire(t, tg, w, func(cfg *Config) { cfg.EnableOnePC = true })
+		c := openWire(t, tg, w, func(cfg *Config) { cfg.DisableAsyncCommit = true })
 		p := prefix(t)
 		split(t, c, p+"m")
 		if err := commitPairs(t, c, nil, p+"a", "1", p+"z", "2"); err != nil {
@@ -206,7 +206,7 @@ func regionsOf(t testing.TB, c *Client, keys ...string) int {
 func TestAsyncCommit(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		w := &wire{}
-		c := openWire(t, tg, w, func(cfg *Config) { cfg.EnableAsyncCommit = true })
+		c := openWire(t, tg, w, func(cfg *Config) { cfg.DisableOnePC = true })
 		p := prefix(t)
 		split(t, c, p+"m")
 		ctx := testCtx(t)
@@ -254,7 +254,7 @@ func TestAsyncCommitFallback(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
 		w := &wire{}
 		c := openWire(t, tg, w, func(cfg *Config) {
-			cfg.EnableAsyncCommit = true
+			cfg.DisableOnePC = true
 			cfg.AsyncCommitKeysLimit = 2
 		})
 		p := prefix(t)
@@ -282,7 +282,7 @@ func TestAsyncCommitFallback(t *testing.T) {
 		w.reset()
 		w.zeroMinCommit = false
 		c2 := openWire(t, tg, w, func(cfg *Config) {
-			cfg.EnableAsyncCommit = true
+			cfg.DisableOnePC = true
 			cfg.AsyncCommitTotalKeySizeLimit = 8
 		})
 		if err := commitPairs(t, c2, nil, p+"long-key-f", "1"); err != nil {
@@ -309,7 +309,7 @@ func TestAsyncCommitMaxCommitTSFallback(t *testing.T) {
 			t.Skip("needs memcluster: a read from the future")
 		}
 		w := &wire{}
-		c := openWire(t, tg, w, func(cfg *Config) { cfg.EnableAsyncCommit = true })
+		c := openWire(t, tg, w, func(cfg *Config) { cfg.DisableOnePC = true })
 		p := prefix(t)
 		ctx := testCtx(t)
 		tx, _ := c.Begin(ctx)
@@ -345,9 +345,9 @@ func TestPrewriteUndetermined(t *testing.T) {
 			opts         []TxnOption
 			undetermined bool
 		}{
-			{"async", []TxnOption{WithAsyncCommit(true)}, true},
+			{"async", []TxnOption{WithAsyncCommit(true), WithOnePC(false)}, true},
 			{"1pc", []TxnOption{WithOnePC(true)}, true},
-			{"2pc", nil, false},
+			{"2pc", []TxnOption{WithAsyncCommit(false), WithOnePC(false)}, false},
 		} {
 			w := &wire{failPrewrite: boom}
 			c := openWire(t, tg, w, func(cfg *Config) { cfg.RPC.MaxBatchSize = -1 })
@@ -383,7 +383,7 @@ func TestCloseJoinsBackgroundCommits(t *testing.T) {
 		})
 		for _, wait := range []time.Duration{5 * time.Second, 50 * time.Millisecond} {
 			cfg := Config{Config: tg.Config(cluster.Txn)}
-			cfg.EnableAsyncCommit = true
+			cfg.DisableOnePC = true
 			c, err := New(testCtx(t), cfg)
 			if err != nil {
 				t.Fatal(err)

@@ -1,0 +1,84 @@
+package conn_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvsql/tikvsql/internal/sqltest"
+	"github.com/tikvsql/tikvsql/memcluster"
+)
+
+// The DSN's protocol parameters reach the wire: by default a one-region write commits
+// in one phase, asyncCommit alone gives an async-commit prewrite plus its background
+// commit, and turning both off gives plain two-phase commit.
+func TestProtocolParametersOnTheWire(t *testing.T) {
+	for _, tc := range []struct {
+		params string
+		want   string // the protocol seen on the wire
+	}{
+		{"", "1pc"},
+		{"?onePC=false", "async"},
+		{"?asyncCommit=false", "1pc"},
+		{"?asyncCommit=false&onePC=false", "2pc"},
+	} {
+		t.Run(tc.want+tc.params, func(t *testing.T) {
+			name := sqltest.Name(t.Name())
+			mc, err := memcluster.Open(name, memcluster.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mc.Close()
+			db, err := sql.Open("tikv", "memory://"+name+tc.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := []byte("protocol-key")
+			var mu sync.Mutex
+			var seen []string
+			remove := mc.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+				mu.Lock()
+				defer mu.Unlock()
+				switch b := r.Body.(type) {
+				case *kvrpcpb.PrewriteRequest:
+					if len(b.Mutations) > 0 && bytes.Contains(b.Mutations[0].Key, key) {
+						switch {
+						case b.TryOnePc:
+							seen = append(seen, "prewrite-1pc")
+						case b.UseAsyncCommit:
+							seen = append(seen, "prewrite-async")
+						default:
+							seen = append(seen, "prewrite")
+						}
+					}
+				case *kvrpcpb.CommitRequest:
+					if len(b.Keys) > 0 && bytes.Contains(b.Keys[0], key) {
+						seen = append(seen, "commit")
+					}
+				}
+				return nil
+			})
+			defer remove()
+			sqltest.Exec(t, db, "PUT ? ?", key, "v")
+			// Close joins an async commit's background commit RPC.
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			want := map[string][]string{
+				"1pc":   {"prewrite-1pc"},
+				"async": {"prewrite-async", "commit"},
+				"2pc":   {"prewrite", "commit"},
+			}[tc.want]
+			if !slices.Equal(seen, want) {
+				t.Fatalf("wire %v, want %v", seen, want)
+			}
+		})
+	}
+}
