@@ -66,6 +66,9 @@ type DB struct {
 	recording bool    // an undo log is being kept
 	cpTaken   bool    // a checkpoint was handed out; keep recording for good
 	deadGens  []genRange
+
+	onGrow    func(mem int) // SetGrowHook
+	allocated int           // allocations last reported to onGrow
 }
 
 // New returns an empty DB with the given limits.
@@ -148,7 +151,31 @@ func (db *DB) write(key, value []byte, putVal bool, set, clear KeyFlags) error {
 	e.flags = (e.flags | set) &^ clear
 	db.account(e, before, oldSize)
 	db.writes++
+	if db.onGrow != nil {
+		db.reportGrowth()
+	}
 	return nil
+}
+
+// SetGrowHook makes every write that allocated memory (a new arena chunk, a larger
+// entry table, index or undo log) call fn with Mem afterwards. Allocations come in
+// chunks, so fn runs about once per 64 KiB of keys and values, not once per write. fn
+// runs on the writing goroutine and must be quick. A nil fn removes the hook.
+func (db *DB) SetGrowHook(fn func(mem int)) {
+	db.onGrow, db.allocated = fn, db.allocatedBytes()
+}
+
+func (db *DB) reportGrowth() {
+	if a := db.allocatedBytes(); a != db.allocated {
+		db.allocated = a
+		db.onGrow(db.Mem())
+	}
+}
+
+// allocatedBytes is the part of Mem that changes only when memory is allocated.
+func (db *DB) allocatedBytes() int {
+	return db.arena.bytes + cap(db.entries)*int(unsafe.Sizeof(entry{})) +
+		db.lookup.mem() + cap(db.undo)*int(unsafe.Sizeof(undoRec{}))
 }
 
 // checkLimits rejects a write before it changes anything.
@@ -205,8 +232,7 @@ func (db *DB) Size() int { return db.size }
 // Mem returns the bytes the buffer holds: arena chunks, entries, index and undo log.
 func (db *DB) Mem() int {
 	const nodeShare = int(unsafe.Sizeof(int32(0))) * 2 // items plus amortised inner nodes
-	return db.arena.bytes + cap(db.entries)*int(unsafe.Sizeof(entry{})) +
-		len(db.entries)*nodeShare + db.lookup.mem() + cap(db.undo)*int(unsafe.Sizeof(undoRec{}))
+	return db.allocatedBytes() + len(db.entries)*nodeShare
 }
 
 // Dirty reports whether anything was ever written to the buffer.

@@ -220,3 +220,43 @@ func TestLargeValuesUseOwnChunks(t *testing.T) {
 		t.Fatal("small value after big")
 	}
 }
+
+// The grow hook runs when a write allocates (not on every write), reports Mem, and
+// stops when removed.
+func TestGrowHook(t *testing.T) {
+	db := New(Limits{})
+	var reports []int
+	db.SetGrowHook(func(mem int) { reports = append(reports, mem) })
+	const writes = 20000
+	for i := range writes {
+		if err := db.Set(fmt.Appendf(nil, "key-%06d", i), []byte("a value of some length")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(reports) == 0 || len(reports) > writes/10 {
+		t.Fatalf("%d reports for %d writes", len(reports), writes)
+	}
+	for i := 1; i < len(reports); i++ {
+		if reports[i] <= reports[i-1] {
+			t.Fatalf("report %d: %d after %d", i, reports[i], reports[i-1])
+		}
+	}
+	if last := reports[len(reports)-1]; last > db.Mem() || last < db.arena.bytes {
+		t.Fatalf("last report %d, Mem %d", last, db.Mem())
+	}
+	// Overwriting with a short value in the current chunk allocates nothing.
+	n := len(reports)
+	if err := db.Set([]byte("key-000001"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != n {
+		t.Fatalf("a write without allocation reported %d", reports[len(reports)-1])
+	}
+	db.SetGrowHook(nil)
+	for i := range 5000 {
+		_ = db.Set(fmt.Appendf(nil, "more-%06d", i), []byte("v"))
+	}
+	if len(reports) != n {
+		t.Fatal("removed hook still called")
+	}
+}

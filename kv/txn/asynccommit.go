@@ -257,7 +257,7 @@ func (cm *committer) finishEarly() bool {
 	cm.commitTS = p.floor
 	bg := &committer{tx: cm.tx, c: cm.c, muts: cm.muts, primary: cm.primary, startTS: cm.startTS,
 		commitTS: cm.commitTS}
-	if !cm.c.bg.start(true, func(ctx context.Context) {
+	if !cm.tx.goBackground(true, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, backoff.BudgetCommitSecondary)
 		defer cancel()
 		bg.commitSecondaries(ctx, nil)

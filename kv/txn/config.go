@@ -166,6 +166,7 @@ type txnOptions struct {
 	notFillCache  bool
 	proto         protoOptions      // issue #8 options, see protocol.go
 	pipelined     *PipelinedOptions // WithPipelined, see pipelined.go
+	hooks         hooks             // hooks.go
 }
 
 // TxnOption configures a transaction (Begin, Transact).

@@ -439,7 +439,7 @@ func (tx *Txn) startKeeper() {
 	}
 	k := &lockKeeper{stop: make(chan struct{}), done: make(chan struct{})}
 	primary := bytes.Clone(tx.pess.primary)
-	if tx.c.bg.start(false, func(ctx context.Context) {
+	if tx.goBackground(false, func(ctx context.Context) {
 		defer close(k.done)
 		tx.keepAlive(ctx, primary, k)
 	}) {

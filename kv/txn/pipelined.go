@@ -261,7 +261,7 @@ func (p *pipelined) startFlush(ctx context.Context, background bool) error {
 	p.flushing = tx.mem
 	p.flushedLen += tx.mem.Len()
 	p.flushedSize += size
-	tx.mem = memdb.New(tx.c.cfg.Limits)
+	tx.mem = tx.newBuffer()
 	if len(muts) == 0 {
 		p.flushDone = nil
 		return nil
@@ -278,7 +278,7 @@ func (p *pipelined) startFlush(ctx context.Context, background bool) error {
 		defer context.AfterFunc(p.ctx, stop)()
 		return p.flush(fctx, gen, muts)
 	}
-	if !tx.c.bg.start(false, func(context.Context) {
+	if !tx.goBackground(false, func(context.Context) {
 		defer close(done)
 		_ = p.flush(p.ctx, gen, muts) // recorded in p.err
 	}) {

@@ -149,7 +149,7 @@ func (p *pipelined) startHeartbeat() {
 	ctx, cancel := context.WithCancel(p.tx.c.bg.ctx)
 	done := make(chan struct{})
 	p.hbStop, p.hbDone = cancel, done
-	if !p.tx.c.bg.start(false, func(context.Context) {
+	if !p.tx.goBackground(false, func(context.Context) {
 		defer close(done)
 		p.keepAlive(ctx)
 	}) {
@@ -290,7 +290,7 @@ func (p *pipelined) resolveAfterCommit(ctx context.Context, commitTS uint64) {
 		run(ctx)
 		return
 	}
-	p.tx.c.bg.start(true, run) // after Close, the locks are left to readers' resolution
+	p.tx.goBackground(true, run) // after Close, the locks are left to readers' resolution
 }
 
 // rollback stops the flushes and the heartbeat and rolls back every lock the

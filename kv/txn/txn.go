@@ -47,7 +47,8 @@ type Txn struct {
 
 func newTxn(ctx context.Context, c *Client, ts uint64, o txnOptions) *Txn {
 	t := &Txn{c: c, snap: newSnapshot(c, ts, o), startTS: ts, opts: o, begun: time.Now(),
-		mem: memdb.New(c.cfg.Limits), traceCx: context.WithoutCancel(ctx)}
+		traceCx: context.WithoutCancel(ctx)}
+	t.mem = t.newBuffer()
 	if o.pipelined != nil {
 		t.pipe = newPipelined(t, *o.pipelined)
 	}
@@ -479,7 +480,7 @@ func (tx *Txn) Rollback(ctx context.Context) error {
 		tx.rollbackPipelined(ctx) // rolls back the flushed locks
 	}
 	tx.state = stateRolledBack
-	tx.mem = memdb.New(tx.c.cfg.Limits)
+	tx.mem = tx.newBuffer()
 	tx.trace(time.Now(), nil, nil)
 	return nil
 }
