@@ -46,7 +46,11 @@ func newCommitter(tx *Txn) *committer {
 // Whatever fails before the primary commit is rolled back; an undetermined primary
 // commit is left alone (its locks will be resolved by whoever meets them).
 func (cm *committer) execute(ctx context.Context) error {
-	cm.muts, cm.size = mutationsOf(cm.tx.mem)
+	muts, size := mutationsOf(cm.tx.mem)
+	var err error
+	if cm.muts, cm.size, err = cm.tx.filterMutations(muts, size); err != nil {
+		return err
+	}
 	if len(cm.muts) == 0 {
 		return nil
 	}
@@ -150,7 +154,7 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 		var locks []kv.Lock
 		var first, assertion error
 		for _, ke := range resp.GetErrors() {
-			err := cm.c.keyError(ke)
+			err := cm.prewriteLockConflict(cm.c.keyError(ke))
 			var le *lockedError
 			var ae *kv.AssertionFailedError
 			switch {

@@ -164,9 +164,11 @@ type txnOptions struct {
 	lockTTL       time.Duration
 	replicaRead   region.ReplicaRead
 	notFillCache  bool
-	proto         protoOptions      // issue #8 options, see protocol.go
-	pipelined     *PipelinedOptions // WithPipelined, see pipelined.go
-	hooks         hooks             // hooks.go
+	proto         protoOptions       // issue #8 options, see protocol.go
+	pipelined     *PipelinedOptions  // WithPipelined, see pipelined.go
+	hooks         hooks              // hooks.go
+	prewriteLocks PrewriteLockPolicy // lockpolicy.go
+	kvFilter      KVFilter           // kvfilter.go
 }
 
 // TxnOption configures a transaction (Begin, Transact).

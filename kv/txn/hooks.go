@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/tikvsql/tikvsql/internal/memdb"
+	"github.com/tikvsql/tikvsql/kv"
 )
 
 // Observation hooks of one transaction (TXN-32): the memory its write buffer holds and
@@ -26,6 +27,26 @@ type BackgroundHooks struct {
 type hooks struct {
 	memory     func(bytes uint64)
 	background BackgroundHooks
+	end        func(kv.TxnEnd)
+}
+
+// WithEndCallback calls fn once when the transaction ends: after Commit (committed,
+// failed or undetermined: see TxnEnd.Err and kv.IsUndetermined) or Rollback, with the
+// same event the Client's Tracer gets (client-go's SetCommitCallback, which passes the
+// event as JSON). fn runs on the goroutine that ended the transaction, before Commit or
+// Rollback returns.
+func WithEndCallback(fn func(kv.TxnEnd)) TxnOption {
+	return func(o *txnOptions) { o.hooks.end = fn }
+}
+
+// traceEnd hands the end event to the Client's tracer and the transaction's callback.
+func (tx *Txn) traceEnd(ev kv.TxnEnd) {
+	if tx.c.tracer != nil {
+		tx.c.tracer.TraceTxnEnd(tx.traceCx, ev)
+	}
+	if tx.opts.hooks.end != nil {
+		tx.opts.hooks.end(ev)
+	}
 }
 
 // WithMemoryFootprintHook calls fn with the bytes the transaction's write buffer holds

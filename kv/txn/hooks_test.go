@@ -1,12 +1,14 @@
 package txn
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
+	"github.com/tikvsql/tikvsql/kv"
 )
 
 // memReports records the footprints a memory hook saw.
@@ -130,6 +132,55 @@ func TestBackgroundHooks(t *testing.T) {
 		}
 		if s, e := starts.Load(), ends.Load(); s != 2 || e != 2 {
 			t.Fatalf("starts %d, ends %d; want 2 and 2", s, e)
+		}
+	})
+}
+
+// The end callback gets one event per transaction: the commit's protocol and ts, a
+// failed commit's error, a rollback.
+func TestEndCallback(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		c := open(t, tg)
+		p := prefix(t)
+		var evs []kv.TxnEnd
+		cb := WithEndCallback(func(ev kv.TxnEnd) { evs = append(evs, ev) })
+
+		tx, err := c.Begin(testCtx(t), cb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustSet(t, tx, p+"a", "1")
+		if err := tx.Commit(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || !evs[0].Committed || evs[0].CommitTS == 0 || evs[0].Protocol != "1pc" || evs[0].Keys != 1 {
+			t.Fatalf("commit event %+v", evs)
+		}
+
+		// A conflicting commit reports its error.
+		old, _ := c.Begin(testCtx(t), cb)
+		put(t, c, p+"a", "2")
+		mustSet(t, old, p+"a", "3")
+		cerr := old.Commit(testCtx(t))
+		if cerr == nil || len(evs) != 2 || evs[1].Committed || !errors.Is(evs[1].Err, cerr) {
+			t.Fatalf("conflict: %v, events %+v", cerr, evs)
+		}
+
+		rb, _ := c.Begin(testCtx(t), cb)
+		if err := rb.Rollback(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 3 || evs[2].Committed || evs[2].Err != nil {
+			t.Fatalf("rollback event %+v", evs)
+		}
+
+		pipe, _ := c.Begin(testCtx(t), cb, WithPipelined(PipelinedOptions{SyncResolve: true}))
+		mustSet(t, pipe, p+"b", "1")
+		if err := pipe.Commit(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 4 || !evs[3].Committed || evs[3].Protocol != "pipelined" {
+			t.Fatalf("pipelined event %+v", evs)
 		}
 	})
 }

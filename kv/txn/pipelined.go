@@ -257,7 +257,10 @@ func (p *pipelined) startFlush(ctx context.Context, background bool) error {
 	if tx.mem.Levels() > 0 {
 		return fmt.Errorf("txn: pipelined flush with open staging levels: %w", ErrPipelinedUnsupported)
 	}
-	muts, size := mutationsOf(tx.mem)
+	muts, size, err := tx.filterMutations(mutationsOf(tx.mem))
+	if err != nil {
+		return err
+	}
 	p.flushing = tx.mem
 	p.flushedLen += tx.mem.Len()
 	p.flushedSize += size

@@ -263,7 +263,7 @@ func (tx *Txn) commitPipelined(ctx context.Context) error {
 
 // tracePipelined reports the end of a pipelined commit to the tracer.
 func (tx *Txn) tracePipelined(start time.Time, err error) {
-	if tx.c.tracer == nil {
+	if tx.c.tracer == nil && tx.opts.hooks.end == nil {
 		return
 	}
 	n, _ := tx.pipe.flushedCounts()
@@ -271,7 +271,7 @@ func (tx *Txn) tracePipelined(start time.Time, err error) {
 	if err == nil {
 		ev.CommitTS, ev.Committed = tx.commitTS, true
 	}
-	tx.c.tracer.TraceTxnEnd(tx.traceCx, ev)
+	tx.traceEnd(ev)
 }
 
 // resolveAfterCommit commits the secondary locks.

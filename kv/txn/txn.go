@@ -446,7 +446,7 @@ func (tx *Txn) Commit(ctx context.Context) error {
 }
 
 func (tx *Txn) trace(start time.Time, cm *committer, err error) {
-	if tx.c.tracer == nil {
+	if tx.c.tracer == nil && tx.opts.hooks.end == nil {
 		return
 	}
 	ev := kv.TxnEnd{StartTS: tx.startTS, Duration: time.Since(start), Err: err}
@@ -456,7 +456,7 @@ func (tx *Txn) trace(start time.Time, cm *committer, err error) {
 			ev.CommitTS, ev.Committed = cm.commitTS, true
 		}
 	}
-	tx.c.tracer.TraceTxnEnd(tx.traceCx, ev)
+	tx.traceEnd(ev)
 }
 
 // Rollback discards the transaction. An optimistic transaction has written nothing to
