@@ -328,9 +328,9 @@ func (tx *Txn) keepStageLock(o *LockOptions, k []byte, l *stageLock) bool {
 	if l.conflictTS != 0 {
 		// A lock with conflict read the newest value whether asked or not; from now on
 		// it is an ordinary lock of the previous attempt.
-		if o.ReturnValues && !hasValue {
-			tx.noteStageValue(k, l)
-			v, hasValue = tx.pess.values[string(k)], true
+		if (o.ReturnValues && !hasValue) || (o.CheckExistence && !hasValue && !hasExistence) {
+			tx.noteStageValue(k, l, o.ReturnValues)
+			v, hasValue = tx.pess.values[string(k)]
 		}
 		l.conflictTS = 0
 	} else if (o.ReturnValues && !hasValue) || (o.CheckExistence && !hasValue && !hasExistence) {
@@ -342,14 +342,21 @@ func (tx *Txn) keepStageLock(o *LockOptions, k []byte, l *stageLock) bool {
 	return true
 }
 
-// noteStageValue records, as if read by ReturnValues, the value a lock with conflict
-// read; mu held.
-func (tx *Txn) noteStageValue(k []byte, l *stageLock) {
-	if tx.pess.values == nil {
-		tx.pess.values = make(map[string][]byte)
-	}
+// noteStageValue records what a lock with conflict read, as if read by ReturnValues
+// (withValue) or CheckExistence; mu held.
+func (tx *Txn) noteStageValue(k []byte, l *stageLock, withValue bool) {
 	if tx.pess.known == nil {
 		tx.pess.known = make(map[string]bool)
+	}
+	tx.pess.known[string(k)] = l.exists
+	if l.exists {
+		_ = tx.mem.UpdateFlags(k, memdb.FlagKeyLockedValExist, 0) // flag of a key present: no growth
+	}
+	if !withValue {
+		return
+	}
+	if tx.pess.values == nil {
+		tx.pess.values = make(map[string][]byte)
 	}
 	var v []byte
 	if l.exists {
@@ -357,10 +364,8 @@ func (tx *Txn) noteStageValue(k []byte, l *stageLock) {
 		if v == nil {
 			v = []byte{}
 		}
-		_ = tx.mem.UpdateFlags(k, memdb.FlagKeyLockedValExist, 0) // flag of a key present: no growth
 	}
 	tx.pess.values[string(k)] = v
-	tx.pess.known[string(k)] = l.exists
 }
 
 // noteLocked records that TiKV granted the lock on k (held before this call when
