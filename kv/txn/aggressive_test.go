@@ -9,6 +9,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvsql/tikvsql/internal/memdb"
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
 	"github.com/tikvsql/tikvsql/kv/region"
@@ -671,5 +672,81 @@ func TestAggressiveLockingMisuse(t *testing.T) {
 			t.Fatal("stage open after rollback")
 		}
 		checkLocked(t, c, p, map[string]bool{"b": false, "c": false})
+	})
+}
+
+// A key locked in a stage and locked again later (for its value), in a later stage or
+// outside one, moves its lock to a newer for-update ts: prewrite checks that one.
+func TestAggressiveLockingRelockMovesConstraint(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		spy := &lockSpy{}
+		w := &wire{}
+		c, _ := aggTarget(t, tg, spy, w)
+		ctx := testCtx(t)
+		p := prefix(t)
+		tx := beginPessimistic(t, c)
+		must(t, tx.StartAggressiveLocking())
+		mustLock(t, tx, p+"j", p+"k")
+		must(t, tx.DoneAggressiveLocking(ctx))
+		must(t, tx.LockKeysWithOptions(ctx, LockOptions{ReturnValues: true}, []byte(p+"j")))
+		must(t, tx.StartAggressiveLocking())
+		must(t, tx.LockKeysWithOptions(ctx, LockOptions{ReturnValues: true}, []byte(p+"k")))
+		if tx.IsInAggressiveLockingStage([]byte(p + "k")) {
+			t.Fatal("a key held before the stage joined it")
+		}
+		must(t, tx.DoneAggressiveLocking(ctx))
+		want := map[string]uint64{}
+		for _, l := range locksIn(t, c, p) {
+			want[string(l.GetKey())] = l.GetLockForUpdateTs()
+		}
+		mustSet(t, tx, p+"j", "1", p+"k", "1")
+		w.reset()
+		must(t, tx.Commit(ctx))
+		prewrites, _, _ := w.snapshot()
+		got := map[string]uint64{}
+		for _, pw := range prewrites {
+			for _, cn := range pw.GetForUpdateTsConstraints() {
+				got[string(pw.GetMutations()[cn.GetIndex()].GetKey())] = cn.GetExpectedForUpdateTs()
+			}
+		}
+		if len(want) != 2 || len(got) != 2 {
+			t.Fatalf("locks %v, constraints %v", want, got)
+		}
+		for k, ts := range want {
+			if got[k] != ts {
+				t.Fatalf("locks %v, constraints %v", want, got)
+			}
+		}
+	})
+}
+
+// client-go: txnkv/transaction/2pc_test.go TestAggressiveLockingInsert, the kept-lock
+// case: a key kept from the previous attempt that is known to exist fails an Insert's
+// lock at once, and a primary the call chose is given up.
+func TestAggressiveLockingInsertKeptKey(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		spy := &lockSpy{}
+		c, other := aggTarget(t, tg, spy, nil)
+		ctx := testCtx(t)
+		p := prefix(t)
+		put(t, other, p+"k1", "v1")
+		tx := beginPessimistic(t, c)
+		must(t, tx.StartAggressiveLocking())
+		must(t, tx.LockKeysWithOptions(ctx, LockOptions{CheckExistence: true}, []byte(p+"k1")))
+		must(t, tx.RetryAggressiveLocking(ctx))
+		tx.mu.Lock()
+		must(t, tx.mem.UpdateFlags([]byte(p+"k1"), memdb.FlagPresumeKNE, 0)) // as Insert does
+		tx.mu.Unlock()
+		before := spy.count()
+		err := tx.LockKeysWithOptions(ctx, LockOptions{CheckExistence: true}, []byte(p+"k1"))
+		var ke *kv.KeyExistsError
+		if !errors.As(err, &ke) || spy.count() != before {
+			t.Fatalf("insert over a kept existing key: %v after %d requests", err, spy.count()-before)
+		}
+		if tx.pess.primary != nil {
+			t.Fatalf("primary %q kept after the failed call", tx.pess.primary)
+		}
+		must(t, tx.CancelAggressiveLocking(ctx))
+		checkLocked(t, c, p, map[string]bool{"k1": false})
 	})
 }
