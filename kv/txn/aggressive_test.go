@@ -131,7 +131,7 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// client-go: txnkv/transaction/2pc_test.go TestAggressiveLocking. Keys locked before
+// client-go: integration_tests/2pc_test.go TestAggressiveLocking. Keys locked before
 // the stage are left alone; a retried attempt keeps the previous attempt's locks it
 // takes again without a request; locks of an attempt the next one did not take again
 // are rolled back at the following retry or at Done; Cancel rolls back the stage's.
@@ -195,7 +195,7 @@ func TestAggressiveLocking(t *testing.T) {
 	})
 }
 
-// client-go: txnkv/transaction/2pc_test.go TestAggressiveLockingSwitchPrimary. A
+// client-go: integration_tests/2pc_test.go TestAggressiveLockingSwitchPrimary. A
 // retried attempt prefers the previous primary; when it chooses another one, the
 // previous attempt's locks it takes again are locked again (their primary changes) and
 // the others are rolled back. A primary chosen before the stage never changes.
@@ -307,7 +307,7 @@ func TestAggressiveLockingRelocksNearTTL(t *testing.T) {
 	})
 }
 
-// client-go: txnkv/transaction/2pc_test.go TestAggressiveLockingLoadValueOptionChanges.
+// client-go: integration_tests/2pc_test.go TestAggressiveLockingLoadValueOptionChanges.
 // A retried call that asks for more than the kept lock read (existence, then the value)
 // locks the key again, unless the lock was taken with conflict, which read the newest
 // value anyway.
@@ -720,7 +720,7 @@ func TestAggressiveLockingRelockMovesConstraint(t *testing.T) {
 	})
 }
 
-// client-go: txnkv/transaction/2pc_test.go TestAggressiveLockingInsert, the kept-lock
+// client-go: integration_tests/2pc_test.go TestAggressiveLockingInsert, the kept-lock
 // case: a key kept from the previous attempt that is known to exist fails an Insert's
 // lock at once, and a primary the call chose is given up.
 func TestAggressiveLockingInsertKeptKey(t *testing.T) {
