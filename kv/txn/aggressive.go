@@ -100,7 +100,8 @@ func (tx *Txn) StartAggressiveLocking() error {
 // the attempt before, that the attempt ending did not take again, are rolled back now;
 // those the next attempt does not take again are rolled back when it ends. A primary
 // chosen by the attempt that ends is given up (its heartbeat stops) until a lock call
-// chooses one again, preferring the same key.
+// chooses one again, preferring the same key. Rollbacks are bounded as in
+// CancelAggressiveLocking.
 //
 // Errors: ErrAggressiveLockingNotStarted, kv.ErrTxnDone.
 func (tx *Txn) RetryAggressiveLocking(ctx context.Context) error {
@@ -121,9 +122,10 @@ func (tx *Txn) RetryAggressiveLocking(ctx context.Context) error {
 	return nil
 }
 
-// CancelAggressiveLocking closes the stage and rolls back every lock it took (bounded by
-// ctx or, once ctx ended, Config.CleanupTimeout); a primary it chose is given up. Locks
-// the transaction held before the stage stay.
+// CancelAggressiveLocking closes the stage and rolls back every lock it took; a primary
+// it chose is given up. Locks the transaction held before the stage stay. Like every
+// rollback of locks, the requests run even after ctx ended, bounded by
+// Config.CleanupTimeout; locks they cannot remove expire.
 //
 // Errors: ErrAggressiveLockingNotStarted, kv.ErrTxnDone.
 func (tx *Txn) CancelAggressiveLocking(ctx context.Context) error {
