@@ -141,12 +141,13 @@ func (tx *Txn) CancelAggressiveLocking(ctx context.Context) error {
 // cancelStage is CancelAggressiveLocking; mu held, stage open.
 func (tx *Txn) cancelStage(ctx context.Context) {
 	a := tx.agg
-	tx.releaseLastAttempt(ctx)
-	tx.releaseStageLocks(ctx, sortedKeys(a.current))
 	if a.primary != nil {
+		// The primary is among the locks rolled back: stop its heartbeat first.
 		tx.pess.primary = nil
 		tx.stopKeeper()
 	}
+	tx.releaseLastAttempt(ctx)
+	tx.releaseStageLocks(ctx, sortedKeys(a.current))
 	tx.agg = nil
 }
 

@@ -584,6 +584,18 @@ func TestAggressiveLockingWakeUpMode(t *testing.T) {
 		}
 		must(t, tx.DoneAggressiveLocking(ctx))
 		must(t, tx.Rollback(ctx))
+
+		// WithFairLocking alone: the same choice per call, outside stages.
+		fair := beginPessimistic(t, c, WithFairLocking())
+		mustLock(t, fair, p+"f1", p+"f2")
+		if spy.last().GetWakeUpMode() == force {
+			t.Fatal("fair locking, several keys: force-lock")
+		}
+		mustLock(t, fair, p+"f3")
+		if spy.last().GetWakeUpMode() != force {
+			t.Fatal("fair locking, single key: not force-lock")
+		}
+		must(t, fair.Rollback(ctx))
 	})
 }
 
