@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -23,7 +24,8 @@ import (
 type lockSpy struct {
 	mu     sync.Mutex
 	reqs   []*kvrpcpb.PessimisticLockRequest
-	before map[string]func() // by wire key
+	before map[string]func() error // by wire key
+	err    error                   // the first error of a before function
 }
 
 func (s *lockSpy) interceptor() rpc.Interceptor {
@@ -32,7 +34,7 @@ func (s *lockSpy) interceptor() rpc.Interceptor {
 			if req, ok := inv.Request.(*kvrpcpb.PessimisticLockRequest); ok {
 				s.mu.Lock()
 				s.reqs = append(s.reqs, req)
-				var run []func()
+				var run []func() error
 				for _, m := range req.GetMutations() {
 					if f := s.before[string(m.GetKey())]; f != nil {
 						run = append(run, f)
@@ -41,7 +43,11 @@ func (s *lockSpy) interceptor() rpc.Interceptor {
 				}
 				s.mu.Unlock()
 				for _, f := range run {
-					f()
+					if err := f(); err != nil {
+						s.mu.Lock()
+						s.err = cmp.Or(s.err, err)
+						s.mu.Unlock()
+					}
 				}
 			}
 			return next(ctx, inv)
@@ -63,14 +69,48 @@ func (s *lockSpy) last() *kvrpcpb.PessimisticLockRequest {
 	return s.reqs[len(s.reqs)-1]
 }
 
-// beforeLock runs f before the first lock request of the user key.
-func (s *lockSpy) beforeLock(c *Client, key string, f func()) {
+// beforeLock runs f before the first lock request of the user key (on the goroutine
+// sending it: f reports errors, failed reports them to the test).
+func (s *lockSpy) beforeLock(c *Client, key string, f func() error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.before == nil {
-		s.before = map[string]func(){}
+		s.before = map[string]func() error{}
 	}
 	s.before[string(c.cl.Codec().EncodeKey([]byte(key)))] = f
+}
+
+// failed fails the test if a before function failed.
+func (s *lockSpy) failed(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+}
+
+// commitBy commits the pairs in a transaction of c and returns its commit ts, for use
+// off the test goroutine.
+func commitBy(ctx context.Context, c *Client, kvs ...string) (uint64, error) {
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i+1 < len(kvs); i += 2 {
+		if kvs[i+1] == "" {
+			err = tx.Delete([]byte(kvs[i]))
+		} else {
+			err = tx.Set([]byte(kvs[i]), []byte(kvs[i+1]))
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	return tx.CommitTS(), nil
 }
 
 // aggTarget opens a client recording lock requests with spy, and a plain second client
@@ -325,28 +365,23 @@ func TestAggressiveLockingLoadValueOptionChanges(t *testing.T) {
 			must(t, tx.StartAggressiveLocking())
 			var conflictTS uint64
 			if withConflict {
-				for _, key := range []string{k1, k2} {
-					spy.beforeLock(c, key, func() {
-						tw, err := other.Begin(ctx)
-						must(t, err)
-						if key == k1 {
-							must(t, tw.Set([]byte(k1), []byte("x")))
-							must(t, tw.Commit(ctx))
-							tw, err = other.Begin(ctx)
-							must(t, err)
-							must(t, tw.Delete([]byte(k1)))
-						} else {
-							must(t, tw.Set([]byte(k2), []byte("v2")))
-						}
-						must(t, tw.Commit(ctx))
-						conflictTS = tw.CommitTS()
-					})
-				}
+				spy.beforeLock(c, k1, func() error { // k1 written, then deleted
+					if _, err := commitBy(ctx, other, k1, "x"); err != nil {
+						return err
+					}
+					_, err := commitBy(ctx, other, k1, "")
+					return err
+				})
+				spy.beforeLock(c, k2, func() (err error) {
+					conflictTS, err = commitBy(ctx, other, k2, "v2")
+					return err
+				})
 			} else {
 				put(t, other, k2, "v2")
 			}
 			mustLock(t, tx, k1)
 			mustLock(t, tx, k2)
+			spy.failed(t)
 			if withConflict {
 				got := tx.AggressiveLockingKeys()
 				if len(got) != 2 || got[0].ConflictTS == 0 || got[1].ConflictTS != conflictTS ||
@@ -411,8 +446,9 @@ func TestAggressiveLockingConflictValueKept(t *testing.T) {
 		p := prefix(t)
 		tx := beginPessimistic(t, c)
 		must(t, tx.StartAggressiveLocking())
-		spy.beforeLock(c, p+"k", func() { put(t, other, p+"k", "new") })
+		spy.beforeLock(c, p+"k", func() error { _, err := commitBy(ctx, other, p+"k", "new"); return err })
 		mustLock(t, tx, p+"k")
+		spy.failed(t)
 		if v, ok := tx.pess.values[p+"k"]; ok {
 			t.Fatalf("value %q recorded without ReturnValues", v)
 		}
@@ -456,8 +492,12 @@ func TestAggressiveLockingPrewriteConstraints(t *testing.T) {
 			tx := beginPessimistic(t, c, WithAsyncCommit(proto.async), WithOnePC(proto.onePC))
 			must(t, tx.StartAggressiveLocking())
 			var conflictTS uint64
-			spy.beforeLock(c, k2, func() { conflictTS = put(t, other, k2, "theirs") })
+			spy.beforeLock(c, k2, func() (err error) {
+				conflictTS, err = commitBy(ctx, other, k2, "theirs")
+				return err
+			})
 			mustLock(t, tx, k2) // with conflict
+			spy.failed(t)
 			mustLock(t, tx, k3)
 			mustLock(t, tx, k4)
 			locks := tx.AggressiveLockingKeys()
