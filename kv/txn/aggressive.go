@@ -17,7 +17,9 @@ import (
 // stale data, for instance when a lock was taken with conflict). Locks the statement
 // took stay in TiKV when it is retried; the retried run does not lock those keys again
 // when that is safe, and the keys it no longer needs are rolled back when the stage
-// moves on. See docs/txn.md, "Aggressive locking".
+// moves on. See docs/txn.md, "Aggressive (fair) locking stages". Like every Txn
+// method, the stage's methods are safe for concurrent use (they take Txn.mu), though a
+// stage is a sequence of steps of one statement.
 //
 // The stage's locks are flagged in the buffer as soon as TiKV grants them (reads see
 // their values like those of any lock); the stage remembers which keys it locked, so
@@ -36,8 +38,9 @@ var (
 )
 
 // AggressiveLock describes a lock taken in the current attempt of an aggressive locking
-// stage.
+// stage (a copy: it does not change with the stage).
 type AggressiveLock struct {
+	// Key is the locked user key.
 	Key kv.Key
 	// ForUpdateTS is the for-update ts the lock carries in TiKV; prewrite checks it.
 	ForUpdateTS uint64
