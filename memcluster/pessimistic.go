@@ -120,9 +120,13 @@ func (m *mvcc) lockKey(req *kvrpcpb.PessimisticLockRequest, mu *kvrpcpb.Mutation
 			return nil, nil, lockOutcome{kerr: &kvrpcpb.KeyError{Locked: l.info(key)}, blocker: l, key: key}
 		}
 		if l := e.lock; l.op == kvrpcpb.Op_PessimisticLock && l.forUpdateTS < forUpdateTS {
+			// TiKV overwrites its own lock when the request is newer: primary and TTL too.
 			nl := *l
-			nl.forUpdateTS = forUpdateTS
+			nl.forUpdateTS, nl.primary, nl.ttl, nl.minCommitTS = forUpdateTS, req.PrimaryLock, req.LockTtl, req.MinCommitTs
 			return &nl, res, lockOutcome{}
+		} else if force && l.op == kvrpcpb.Op_PessimisticLock && forUpdateTS < l.forUpdateTS {
+			// Our lock is newer than the request: granted with conflict at its ts.
+			res.Type, res.LockedWithConflictTs = kvrpcpb.PessimisticLockKeyResultType_LockResultLockedWithConflict, l.forUpdateTS
 		}
 		return nil, res, lockOutcome{}
 	}

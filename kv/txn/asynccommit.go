@@ -160,6 +160,11 @@ func (cm *committer) decorate(req *kvrpcpb.PrewriteRequest, batch []mutation, ha
 			switch {
 			case m.flags.Has(memdb.FlagKeyLocked):
 				req.PessimisticActions[i] = kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK
+				if ts, ok := cm.tx.pess.constraints[string(m.key)]; ok {
+					// Locked in an aggressive stage: TiKV checks the lock's for-update ts.
+					req.ForUpdateTsConstraints = append(req.ForUpdateTsConstraints,
+						&kvrpcpb.PrewriteRequest_ForUpdateTSConstraint{Index: uint32(i), ExpectedForUpdateTs: ts})
+				}
 			case m.flags.Has(memdb.FlagPresumeKNE):
 				// An Insert of a key the transaction did not lock: its uniqueness is checked
 				// now, against the start ts like an optimistic write (TiDB's lazy

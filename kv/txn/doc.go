@@ -110,6 +110,10 @@
 //
 // Pipelined DML (WithPipelined) flushes a large transaction's writes while it runs; its
 // flushes, heartbeat and post-commit lock resolution are goroutines owned by the Client,
-// which Close joins. See docs/txn.md. Not built yet: statement-level aggressive locking (WithFairLocking
-// covers single-key fair locking), shared locks. See docs/txn.md.
+// which Close joins. See docs/txn.md.
+//
+// Aggressive (fair) locking stages (StartAggressiveLocking and its siblings) keep the
+// locks of a statement across its retries and make prewrite verify them; WithFairLocking
+// alone gives single-key lock calls TiKV's force-lock wake-up. Not built yet: shared
+// locks. See docs/txn.md.
 package txn

@@ -117,6 +117,7 @@ type LockOptions struct {
 	Values map[string][]byte
 
 	inserted map[string]bool // keys buffered by Insert (set by the lock call)
+	force    bool            // lock in TiKV's force-lock wake-up mode (set by the lock call)
 }
 
 func (o *LockOptions) validate(hasPrimary bool, keys int) error {

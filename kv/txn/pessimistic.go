@@ -27,6 +27,9 @@ type pessimistic struct {
 	values      map[string][]byte // values read under locks (nil value: absent)
 	known       map[string]bool   // existence reported by lock requests that asked for it
 	keeper      *lockKeeper       // heartbeat of the primary lock
+	// constraints holds, for keys locked in an aggressive locking stage, the for-update
+	// ts their lock carries; prewrite asks TiKV to check it (aggressive.go).
+	constraints map[string]uint64
 }
 
 // lockResult is what a lock request reports about one key.
@@ -96,9 +99,10 @@ func (tx *Txn) keysToLock(keys [][]byte, o *LockOptions) ([][]byte, error) {
 	for _, k := range keys {
 		f := tx.mem.Flags(k)
 		_, known := tx.pess.values[string(k)]
-		if !f.Has(memdb.FlagKeyLocked) || (o.ReturnValues && !known) {
+		if !f.Has(memdb.FlagKeyLocked) || (o.ReturnValues && !known) || tx.agg.fromLastAttempt(k) {
 			// Not locked yet, or locked without reading the value: TiKV locks a key the
 			// transaction holds again, at the new for-update ts, and returns its value.
+			// A lock of an aggressive stage's previous attempt may be kept (stageFilter).
 			if err := tx.checkEntries(k); err != nil {
 				return nil, err
 			}
@@ -121,7 +125,25 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 	start := time.Now()
 	assigned := tx.pess.primary == nil
 	if assigned {
-		tx.pess.primary = bytes.Clone(keys[0])
+		tx.pess.primary = tx.choosePrimary(keys)
+	}
+	all := keys
+	if tx.agg != nil {
+		var err error
+		if keys, err = tx.stageFilter(o, keys); err != nil || len(keys) == 0 {
+			if err != nil && assigned {
+				tx.pess.primary = nil
+			} else if assigned {
+				tx.startKeeper() // the primary's lock was kept from the previous attempt
+			}
+			return err
+		}
+	}
+	// TiKV's force-lock wake-up mode takes one key (client-go: aggressive locking only).
+	o.force = (tx.opts.proto.fairLocking || tx.agg != nil) && len(keys) == 1 && !o.LockOnlyIfExists
+	lockFirst := assigned && slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, tx.pess.primary) })
+	if assigned && !lockFirst {
+		tx.startKeeper()
 	}
 	first := tx.pess.locked == 0 && len(keys) == 1
 	// Insert-ed keys are checked by TiKV at lock time. The flags are read here, under mu,
@@ -141,7 +163,7 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 			break
 		}
 		tx.pess.forUpdateTS = max(tx.pess.forUpdateTS, ts)
-		res, err = tx.lockRound(ctx, o, keys, first, assigned, start)
+		res, err = tx.lockRound(ctx, o, keys, first, lockFirst, start)
 		var wc *kv.WriteConflictError
 		if err == nil || !errors.As(err, &wc) || attempt >= maxLockRetries {
 			break
@@ -155,6 +177,7 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 		// Keys the transaction already held (locked again for their values) stay locked.
 		fresh := slices.DeleteFunc(slices.Clone(keys), func(k []byte) bool { return tx.mem.Flags(k).Has(memdb.FlagKeyLocked) })
 		tx.lockFailed(ctx, fresh, err, assigned)
+		tx.stageLockFailed(ctx, all)
 		if dl != nil && dl.IsRetryable {
 			// Give the transaction we deadlocked with a moment to take the keys we just
 			// released before the caller retries (client-go sleeps 5 ms too).
@@ -163,6 +186,7 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 		return err
 	}
 	asked := o.ReturnValues || o.CheckExistence // else TiKV reports no existence
+	sent := tx.pess.forUpdateTS                 // the for-update ts of the requests that succeeded
 	for _, k := range keys {
 		r := res[string(k)]
 		// A key locked with conflict holds its lock at the newer version's commit ts;
@@ -181,12 +205,14 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 			}
 			tx.pess.known[string(k)] = r.exists
 		}
-		if !tx.mem.Flags(k).Has(memdb.FlagKeyLocked) {
+		wasLocked := tx.mem.Flags(k).Has(memdb.FlagKeyLocked)
+		if !wasLocked {
 			tx.pess.locked++
 		}
 		if err := tx.mem.UpdateFlags(k, set, 0); err != nil {
 			return err
 		}
+		tx.noteLocked(k, wasLocked, sent, r)
 		if o.ReturnValues {
 			if tx.pess.values == nil {
 				tx.pess.values = make(map[string][]byte)
@@ -266,7 +292,7 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 		}
 	}
 	route := routeOptions(&tx.opts, 0)
-	force := tx.opts.proto.fairLocking && len(batch) == 1 // TiKV's force-lock mode takes one key
+	force := o.force && len(batch) == 1
 	for rounds := 0; ; {
 		req := &kvrpcpb.PessimisticLockRequest{Context: requestContext(&tx.opts), Mutations: muts,
 			PrimaryLock: cd.EncodeKey(tx.pess.primary), StartVersion: tx.startTS, ForUpdateTs: tx.pess.forUpdateTS,

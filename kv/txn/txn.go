@@ -43,6 +43,7 @@ type Txn struct {
 	commitTS uint64
 	pess     pessimistic // lock state of a pessimistic transaction (pessimistic.go)
 	pipe     *pipelined  // nil unless WithPipelined (pipelined.go)
+	agg      *aggressive // the open aggressive locking stage, if any (aggressive.go)
 }
 
 func newTxn(ctx context.Context, c *Client, ts uint64, o txnOptions) *Txn {
@@ -421,6 +422,9 @@ func (tx *Txn) Commit(ctx context.Context) error {
 	if tx.pipe != nil {
 		return tx.commitPipelined(ctx) // pipelined_flush.go
 	}
+	if err := tx.commitStage(ctx); err != nil { // aggressive.go
+		return err
+	}
 	start := time.Now()
 	cm := newCommitter(tx)
 	unlatch, err := tx.acquireLatches(ctx) // latch.go
@@ -475,6 +479,7 @@ func (tx *Txn) Rollback(ctx context.Context) error {
 	case stateCommitted, stateUnknown:
 		return kv.ErrTxnDone
 	}
+	tx.agg = nil                               // its locks are among those rolled back
 	tx.endPessimistic(ctx, nil, kv.ErrTxnDone) // removes the pessimistic locks
 	if tx.pipe != nil {
 		tx.rollbackPipelined(ctx) // rolls back the flushed locks
