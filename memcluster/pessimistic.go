@@ -41,11 +41,12 @@ func (m *mvcc) PessimisticLock(ctx context.Context, req *kvrpcpb.PessimisticLock
 			m.mu.Unlock()
 			return lockResponse(out), nil
 		}
-		w, chain := m.waits.add(req.StartVersion, out.blocker.startTS, out.key)
+		holders := out.blocker.holderTS()
+		w, chain := m.waits.add(req.StartVersion, holders, out.key)
 		m.mu.Unlock()
 		if chain != nil {
 			return &kvrpcpb.PessimisticLockResponse{Errors: []*kvrpcpb.KeyError{{Deadlock: &kvrpcpb.Deadlock{
-				LockTs: out.blocker.startTS, LockKey: out.key, DeadlockKeyHash: keyHash(out.key),
+				LockTs: chain[0].WaitForTxn, LockKey: out.key, DeadlockKeyHash: keyHash(out.key),
 				DeadlockKey: out.key, WaitChain: chain,
 			}}}}, nil
 		}
@@ -56,7 +57,7 @@ func (m *mvcc) PessimisticLock(ctx context.Context, req *kvrpcpb.PessimisticLock
 			if !force {
 				return &kvrpcpb.PessimisticLockResponse{Errors: []*kvrpcpb.KeyError{writeConflict(
 					out.key, req.PrimaryLock, req.StartVersion,
-					&write{startTS: out.blocker.startTS, commitTS: commitTS}, kvrpcpb.WriteConflict_PessimisticRetry)}}, nil
+					&write{startTS: holders[0], commitTS: commitTS}, kvrpcpb.WriteConflict_PessimisticRetry)}}, nil
 			}
 		case <-timer.C:
 			m.waits.remove(w)
@@ -99,7 +100,7 @@ func (m *mvcc) tryPessimisticLock(req *kvrpcpb.PessimisticLockRequest, force boo
 	}
 	for i, l := range locks {
 		if l != nil {
-			m.entryFor(req.Mutations[i].Key, true).lock = l
+			m.putLock(req.Mutations[i].Key, l)
 		}
 	}
 	return lockOutcome{resp: resp}
@@ -115,7 +116,14 @@ func (m *mvcc) lockKey(req *kvrpcpb.PessimisticLockRequest, mu *kvrpcpb.Mutation
 			res.Value, res.Existence = w.value, true
 		}
 	}
-	if e != nil && e.lock != nil {
+	shared := mu.Op == kvrpcpb.Op_SharedPessimisticLock
+	if e != nil && e.lock != nil && (shared || e.lock.shared != nil) {
+		if l, out, done := m.lockKeyShared(req, mu, e); done {
+			return l, res, out
+		}
+		// A shared request meeting other transactions' shared lock: it joins them after
+		// the write-column checks below.
+	} else if e != nil && e.lock != nil {
 		if l := e.lock; l.startTS != startTS {
 			return nil, nil, lockOutcome{kerr: &kvrpcpb.KeyError{Locked: l.info(key)}, blocker: l, key: key}
 		}
@@ -150,6 +158,6 @@ func (m *mvcc) lockKey(req *kvrpcpb.PessimisticLockRequest, mu *kvrpcpb.Mutation
 	}
 	return &lock{
 		op: kvrpcpb.Op_PessimisticLock, primary: req.PrimaryLock, startTS: startTS,
-		ttl: req.LockTtl, forUpdateTS: forUpdateTS, minCommitTS: req.MinCommitTs,
+		ttl: req.LockTtl, forUpdateTS: forUpdateTS, minCommitTS: req.MinCommitTs, inShareMode: shared,
 	}, res, lockOutcome{}
 }
