@@ -108,6 +108,13 @@
 //
 // Pipelined DML (WithPipelined) flushes a large transaction's writes while it runs; its
 // flushes, heartbeat and post-commit lock resolution are goroutines owned by the Client,
-// which Close joins. See docs/txn.md. Not built yet: statement-level aggressive locking (WithFairLocking
-// covers single-key fair locking), shared locks. See docs/txn.md.
+// which Close joins. See docs/txn.md.
+//
+// Shared locks (LockOptions.Shared) let several pessimistic transactions lock one key at
+// once while excluding exclusive locks and writes of others; they need a primary chosen
+// by an exclusive lock, are never upgraded, and make the commit two-phase. Lock
+// resolvers resolve each holder of a shared lock as its own transaction.
+//
+// Not built yet: statement-level aggressive locking (WithFairLocking
+// covers single-key fair locking). See docs/txn.md.
 package txn

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvsql/tikvsql/internal/memdb"
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
 	"github.com/tikvsql/tikvsql/kv/region"
@@ -424,5 +425,26 @@ func TestSharedLockGC(t *testing.T) {
 	}
 	if get(t, c, p+"b") != "b" || get(t, c, p+"c") != "" || get(t, c, p+"k") != "v" {
 		t.Fatal("wrong outcome")
+	}
+}
+
+// The defensive checks that LockKeysWithOptions makes unreachable: a shared-locked
+// primary is refused at commit; a holder without a key takes the shared lock's key.
+func TestSharedLockDefensiveChecks(t *testing.T) {
+	cm := &committer{primary: []byte("k"), muts: []mutation{
+		{key: []byte("k"), op: kvrpcpb.Op_SharedLock, flags: memdb.FlagKeyLocked | memdb.FlagKeyLockedShared}}}
+	if err := cm.checkSharedLocks(); !errors.Is(err, ErrSharedLockNeedsPrimary) {
+		t.Fatalf("shared primary: %v", err)
+	}
+	c := open(t, testcluster.Memory(t, memclusterOpts()))
+	cd := c.Cluster().Codec()
+	li := &kvrpcpb.LockInfo{Key: cd.EncodeKey([]byte("k")), LockType: kvrpcpb.Op_SharedLock,
+		SharedLockInfos: []*kvrpcpb.LockInfo{{LockVersion: 5, LockType: kvrpcpb.Op_SharedLock, PrimaryLock: cd.EncodeKey([]byte("p"))}}}
+	if holderType(li) != kv.LockShared || holderType(li.SharedLockInfos[0]) != kv.LockLock {
+		t.Fatal("holder types")
+	}
+	hs := c.sharedHolders(li)
+	if len(hs) != 1 || string(hs[0].Key) != "k" || string(hs[0].Primary) != "p" || hs[0].StartTS != 5 || hs[0].Type != kv.LockLock {
+		t.Fatalf("holders %+v", hs)
 	}
 }
