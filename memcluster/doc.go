@@ -69,9 +69,11 @@
 //     record, other holders' committed Lock records included, is a write conflict).
 //     Exclusive requests and writes of other transactions meet it as KeyIsLocked with a
 //     LockInfo of type SharedLock that has no start ts or primary and lists the holders in
-//     SharedLockInfos (SharedPessimisticLock or SharedLock); they wait for every holder,
-//     and deadlock detection follows every holder. A shared request meets an exclusive
-//     lock the same way. A holder asking for an exclusive lock, or prewriting a write of
+//     SharedLockInfos (ordinary PessimisticLock or Lock entries). The first exclusive lock
+//     request makes the shared lock shrink-only and is answered at once; from then on new
+//     shared requests and exclusive ones wait for every holder, and deadlock detection
+//     follows every holder. A shared request meets an exclusive lock as usual, and always
+//     locks (LockOnlyIfExists does not apply). A holder asking for an exclusive lock, or prewriting a write of
 //     the key, gets LockTypeNotMatch (no upgrade). Commit writes the holder's own Lock
 //     record; commit, rollback, PessimisticRollback, Cleanup, CheckSecondaryLocks and
 //     ResolveLock act on one holder, and the key is unlocked (its waiters woken) when the

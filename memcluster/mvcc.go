@@ -54,6 +54,9 @@ type lock struct {
 	// PessimisticLock or (prewritten) Lock of one transaction. A shared lock has no
 	// start ts of its own (0), so it never passes for a transaction's own lock.
 	shared map[uint64]*lock
+	// shrinkOnly is set on a shared lock once an exclusive request met it: no new
+	// holder may join, so the exclusive request is not starved (TiKV's SHRINK_ONLY).
+	shrinkOnly bool
 	// inShareMode marks a holder of a shared lock (see putLock).
 	inShareMode bool
 }

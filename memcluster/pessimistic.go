@@ -13,10 +13,13 @@ const defaultLockWait = time.Second
 
 // lockOutcome is the result of one attempt to take pessimistic locks.
 type lockOutcome struct {
-	kerr    *kvrpcpb.KeyError
-	blocker *lock  // set with kerr.Locked: the lock to wait for
-	key     []byte // the key of blocker
-	resp    *kvrpcpb.PessimisticLockResponse
+	kerr *kvrpcpb.KeyError
+	// immediate answers kerr without waiting even when the request may wait: an
+	// exclusive request that just made a shared lock shrink-only.
+	immediate bool
+	blocker   *lock  // set with kerr.Locked: the lock to wait for
+	key       []byte // the key of blocker
+	resp      *kvrpcpb.PessimisticLockResponse
 }
 
 // PessimisticLock takes pessimistic locks on the request's keys for transaction
@@ -37,7 +40,7 @@ func (m *mvcc) PessimisticLock(ctx context.Context, req *kvrpcpb.PessimisticLock
 	for {
 		m.mu.Lock()
 		out := m.tryPessimisticLock(req, force)
-		if out.blocker == nil || req.WaitTimeout < 0 {
+		if out.blocker == nil || out.immediate || req.WaitTimeout < 0 {
 			m.mu.Unlock()
 			return lockResponse(out), nil
 		}
@@ -153,7 +156,7 @@ func (m *mvcc) lockKey(req *kvrpcpb.PessimisticLockRequest, mu *kvrpcpb.Mutation
 	if mu.Assertion == kvrpcpb.Assertion_NotExist && res.Existence {
 		return nil, nil, lockOutcome{kerr: &kvrpcpb.KeyError{AlreadyExist: &kvrpcpb.AlreadyExist{Key: key}}}
 	}
-	if req.LockOnlyIfExists && !res.Existence {
+	if req.LockOnlyIfExists && !res.Existence && !shared { // a shared request always locks
 		return nil, res, lockOutcome{}
 	}
 	return &lock{

@@ -35,23 +35,15 @@ func (l *lock) holderTS() []uint64 {
 
 // sharedInfo describes a shared lock on key: a LockInfo of type SharedLock, with no
 // start ts or primary of its own, listing in SharedLockInfos the holders whose start ts
-// is at most maxVersion (typed SharedPessimisticLock or SharedLock). It returns nil when
-// no holder qualifies.
+// is at most maxVersion, each an ordinary LockInfo of type PessimisticLock or Lock
+// (TiKV's SharedLocks::into_lock_info). It returns nil when no holder qualifies.
 func (l *lock) sharedInfo(key []byte, maxVersion uint64) *kvrpcpb.LockInfo {
 	info := &kvrpcpb.LockInfo{Key: key, LockType: kvrpcpb.Op_SharedLock}
 	for _, ts := range l.holderTS() {
 		if ts > maxVersion {
 			continue
 		}
-		h := l.shared[ts]
-		hi := *h
-		hi.shared = nil
-		li := hi.info(key)
-		li.LockType = kvrpcpb.Op_SharedLock
-		if h.op == kvrpcpb.Op_PessimisticLock {
-			li.LockType = kvrpcpb.Op_SharedPessimisticLock
-		}
-		info.SharedLockInfos = append(info.SharedLockInfos, li)
+		info.SharedLockInfos = append(info.SharedLockInfos, l.shared[ts].info(key))
 	}
 	if len(info.SharedLockInfos) == 0 {
 		return nil
@@ -104,7 +96,10 @@ func lockTypeNotMatch(key []byte, startTS uint64) *kvrpcpb.KeyError {
 // lockKeyShared decides a pessimistic lock request where a shared lock is involved: the
 // request is shared (Op_SharedPessimisticLock) or the key holds a shared lock. done is
 // false when a shared request may join the key's shared lock: the caller then applies
-// the write-column checks of any new lock.
+// the write-column checks of any new lock. An exclusive request that meets a shared lock
+// makes it shrink-only and is answered KeyIsLocked at once, without waiting; once the
+// lock is shrink-only, exclusive and new shared requests wait for its holders.
+// (TiKV: txn/commands/acquire_pessimistic_lock.rs, NotInShrinkMode.)
 func (m *mvcc) lockKeyShared(req *kvrpcpb.PessimisticLockRequest, mu *kvrpcpb.Mutation, e *entry) (*lock, lockOutcome, bool) {
 	key, startTS := mu.Key, req.StartVersion
 	shared := mu.Op == kvrpcpb.Op_SharedPessimisticLock
@@ -120,6 +115,10 @@ func (m *mvcc) lockKeyShared(req *kvrpcpb.PessimisticLockRequest, mu *kvrpcpb.Mu
 	case !shared && h != nil:
 		return nil, lockOutcome{kerr: lockTypeNotMatch(key, startTS)}, true
 	case !shared:
+		out := lockOutcome{kerr: &kvrpcpb.KeyError{Locked: l.info(key)}, blocker: l, key: key, immediate: !l.shrinkOnly}
+		l.shrinkOnly = true
+		return nil, out, true
+	case h == nil && l.shrinkOnly:
 		return nil, lockOutcome{kerr: &kvrpcpb.KeyError{Locked: l.info(key)}, blocker: l, key: key}, true
 	case h == nil:
 		return nil, lockOutcome{}, false

@@ -39,15 +39,15 @@ func mustSharedPrewrite(t *testing.T, m *mvcc, k, p string, startTS, forUpdateTS
 	}
 }
 
-// holdersOf lists the start ts of the shared holders on k, and their lock types, as an
-// exclusive no-wait request sees them.
+// holdersOf lists the start ts of the shared holders on k, and their lock types, as
+// ScanLock reports them.
 func holdersOf(t *testing.T, m *mvcc, k string) map[uint64]kvrpcpb.Op {
 	t.Helper()
-	resp, _ := m.PessimisticLock(context.Background(), lockReq(k, 1000, -1))
-	if len(resp.Errors) == 0 {
-		t.Fatalf("an exclusive request on %q was granted", k)
+	locks := m.ScanLock([]byte(k), []byte(k+"\x00"), maxTS, 0)
+	if len(locks) != 1 {
+		t.Fatalf("locks on %q: %v", k, locks)
 	}
-	li := resp.Errors[0].GetLocked()
+	li := locks[0]
 	if li.GetLockType() != kvrpcpb.Op_SharedLock || li.GetLockVersion() != 0 || len(li.GetPrimaryLock()) != 0 {
 		t.Fatalf("want a shared lock's LockInfo, got %v", li)
 	}
@@ -67,7 +67,7 @@ func TestSharedLocksCoexistAndCommitOneByOne(t *testing.T) {
 	mustSharedLock(t, m, "k", "p10", 10, 11)
 	mustSharedLock(t, m, "k", "p20", 20, 21)
 	mustSharedLock(t, m, "k", "p20", 20, 25) // again, at a newer for-update ts
-	if h := holdersOf(t, m, "k"); len(h) != 2 || h[10] != kvrpcpb.Op_SharedPessimisticLock || h[20] != kvrpcpb.Op_SharedPessimisticLock {
+	if h := holdersOf(t, m, "k"); len(h) != 2 || h[10] != kvrpcpb.Op_PessimisticLock || h[20] != kvrpcpb.Op_PessimisticLock {
 		t.Fatalf("holders %v", h)
 	}
 	if h := m.entryFor([]byte("k"), false).holder(20); h.forUpdateTS != 25 {
@@ -83,12 +83,26 @@ func TestSharedLocksCoexistAndCommitOneByOne(t *testing.T) {
 	mustSharedPrewrite(t, m, "k", "p10", 10, 11)
 	mustSharedPrewrite(t, m, "k", "p10", 10, 11) // a retried prewrite
 	mustSharedPrewrite(t, m, "k", "p20", 20, 25)
-	if h := holdersOf(t, m, "k"); h[10] != kvrpcpb.Op_SharedLock || h[20] != kvrpcpb.Op_SharedLock {
+	if h := holdersOf(t, m, "k"); h[10] != kvrpcpb.Op_Lock || h[20] != kvrpcpb.Op_Lock {
 		t.Fatalf("prewritten holders %v", h)
 	}
 	mustGet(t, m, "k", 100, "v")
 
-	// An exclusive waiter waits for every holder.
+	// An exclusive request is answered at once the first time, making the shared lock
+	// shrink-only; new shared requests then wait too, holders may still re-lock.
+	resp, _ := m.PessimisticLock(context.Background(), lockReq("k", 40, 5000))
+	if li := resp.Errors[0].GetLocked(); li.GetLockType() != kvrpcpb.Op_SharedLock || len(li.SharedLockInfos) != 2 {
+		t.Fatalf("first exclusive request: %v", resp.Errors)
+	}
+	if !m.entryFor([]byte("k"), false).lock.shrinkOnly {
+		t.Fatal("not shrink-only")
+	}
+	resp, _ = m.PessimisticLock(context.Background(), sharedLockReq("k", "p", 45, 45, -1))
+	if resp.Errors[0].GetLocked() == nil {
+		t.Fatalf("a new shared request joined a shrink-only lock: %v", resp.Errors)
+	}
+	mustSharedLock(t, m, "k", "p20", 20, 26)
+	// Then the exclusive request waits for every holder.
 	done := make(chan *kvrpcpb.PessimisticLockResponse)
 	go func() {
 		resp, _ := m.PessimisticLock(context.Background(), lockReq("k", 40, 5000))
@@ -97,7 +111,7 @@ func TestSharedLocksCoexistAndCommitOneByOne(t *testing.T) {
 	waitFor(t, func() bool { return m.waits.waiting() == 1 })
 	mustCommit(t, m, 10, 50, "k")
 	mustCommit(t, m, 10, 50, "k") // a retried commit
-	if h := holdersOf(t, m, "k"); len(h) != 1 || h[20] != kvrpcpb.Op_SharedLock {
+	if h := holdersOf(t, m, "k"); len(h) != 1 || h[20] != kvrpcpb.Op_Lock {
 		t.Fatalf("after one commit: %v", h)
 	}
 	if m.waits.waiting() != 1 {
@@ -107,7 +121,7 @@ func TestSharedLocksCoexistAndCommitOneByOne(t *testing.T) {
 		t.Fatalf("commit below min commit ts: %v", kerr)
 	}
 	mustCommit(t, m, 20, 60, "k")
-	resp := <-done
+	resp = <-done
 	if c := resp.Errors[0].GetConflict(); c.GetConflictCommitTs() != 60 {
 		t.Fatalf("the waiter wakes with the last commit: %v", resp.Errors)
 	}
@@ -229,7 +243,7 @@ func TestSharedLockRollbacks(t *testing.T) {
 	if !e.txnRecord(20).rolledBack() {
 		t.Fatal("no rollback record for 20")
 	}
-	if h := holdersOf(t, m, "k"); len(h) != 2 || h[30] != kvrpcpb.Op_SharedLock || h[40] != kvrpcpb.Op_SharedPessimisticLock {
+	if h := holdersOf(t, m, "k"); len(h) != 2 || h[30] != kvrpcpb.Op_Lock || h[40] != kvrpcpb.Op_PessimisticLock {
 		t.Fatalf("holders %v", h)
 	}
 	// Cleanup reports an unexpired holder as locked, rolls back an expired one.
@@ -313,6 +327,9 @@ func TestSharedLockDeadlockAndAsyncFallback(t *testing.T) {
 	mustPessimisticLock(t, m, "a", 10, 10)
 	mustSharedLock(t, m, "b", "p", 20, 20)
 	mustSharedLock(t, m, "b", "p", 30, 30)
+	if resp, _ := m.PessimisticLock(ctx, lockReq("b", 10, 5000)); resp.Errors[0].GetLocked() == nil { // shrink-only now
+		t.Fatalf("first exclusive request: %v", resp.Errors)
+	}
 	done := make(chan *kvrpcpb.PessimisticLockResponse)
 	go func() {
 		resp, _ := m.PessimisticLock(ctx, lockReq("b", 10, 5000))
@@ -349,5 +366,20 @@ func TestSharedLockDeadlockAndAsyncFallback(t *testing.T) {
 	// The primary's heartbeat is unaffected; a shared key is no primary.
 	if _, kerr := m.TxnHeartBeat([]byte("s"), 10, 5000); kerr.GetTxnNotFound() == nil {
 		t.Fatalf("heartbeat on a shared lock: %v", kerr)
+	}
+}
+
+// A shared request locks even with LockOnlyIfExists on an absent key (TiKV's
+// acquire_pessimistic_lock puts the shared lock unconditionally).
+func TestSharedLockIgnoresLockOnlyIfExists(t *testing.T) {
+	m := newMVCC()
+	req := sharedLockReq("absent", "p", 10, 10, -1)
+	req.LockOnlyIfExists, req.ReturnValues = true, true
+	resp, _ := m.PessimisticLock(context.Background(), req)
+	if len(resp.Errors) > 0 || len(resp.NotFounds) != 1 || !resp.NotFounds[0] {
+		t.Fatalf("resp %v", resp)
+	}
+	if h := holdersOf(t, m, "absent"); h[10] != kvrpcpb.Op_PessimisticLock {
+		t.Fatalf("holders %v", h)
 	}
 }

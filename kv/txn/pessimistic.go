@@ -273,6 +273,7 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 	}
 	route := routeOptions(&tx.opts, 0)
 	force := tx.opts.proto.fairLocking && len(batch) == 1 // TiKV's force-lock mode takes one key
+	var shrink shrinkRound
 	for rounds := 0; ; {
 		req := &kvrpcpb.PessimisticLockRequest{Context: requestContext(&tx.opts), Mutations: muts,
 			PrimaryLock: cd.EncodeKey(tx.pess.primary), StartVersion: tx.startTS, ForUpdateTs: tx.pess.forUpdateTS,
@@ -311,6 +312,7 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 			var le *lockedError
 			if errors.As(kerr, &le) {
 				locks = append(locks, le.locks()...)
+				shrink.met(o, le)
 				continue
 			}
 			var ab *TxnAbortedError
@@ -324,7 +326,9 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 			return err
 		}
 		if st.msBeforeExpired > 0 {
-			rounds++
+			if !shrink.free() {
+				rounds++
+			}
 			if err := o.Wait.gaveUp(time.Since(start), rounds); err != nil {
 				return err
 			}

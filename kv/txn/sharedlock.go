@@ -23,12 +23,16 @@ import (
 //     need the key's lock for its own transaction status;
 //   - a shared lock is never upgraded: an exclusive lock of a key the transaction holds
 //     in share mode, or a write of it, fails with ErrSharedLockUpgrade before any request;
+//   - LockOnlyIfExists is refused with Shared (ErrInvalidLockOptions): TiKV takes a
+//     shared lock whether the key exists or not;
 //   - shared locks are refused with fair locking (ErrSharedLockFairLocking: TiKV's
 //     force-lock mode takes exclusive locks) and in pipelined transactions;
 //   - prewrite sends Op_SharedLock for a shared-locked key, and a transaction holding a
 //     shared lock commits with two-phase commit: no async commit, no 1PC;
 //   - lock resolvers (readers, writers, lockers, GC) expand a shared lock's
-//     SharedLockInfos and resolve each holder's transaction on its own.
+//     SharedLockInfos and resolve each holder's transaction on its own;
+//   - TiKV answers the first exclusive request meeting a shared lock at once, after
+//     making the lock shrink-only; that answer does not count as a wait (shrinkRound).
 
 // Errors of shared locks.
 var (
@@ -56,6 +60,10 @@ func (tx *Txn) checkSharedLock(o *LockOptions, keys [][]byte) error {
 	}
 	if tx.opts.proto.fairLocking {
 		return ErrSharedLockFairLocking
+	}
+	if o.LockOnlyIfExists {
+		// TiKV takes a shared lock whether the key exists or not.
+		return fmt.Errorf("%w: LockOnlyIfExists with Shared", ErrInvalidLockOptions)
 	}
 	if tx.pess.primary == nil {
 		return ErrSharedLockNeedsPrimary
@@ -91,6 +99,31 @@ func (o *LockOptions) sharedFlag(held memdb.KeyFlags) memdb.KeyFlags {
 		return memdb.FlagKeyLockedShared
 	}
 	return 0
+}
+
+// shrinkRound tracks, for one lock batch, TiKV's answer to an exclusive request that
+// meets a shared lock: the first time, TiKV makes the shared lock shrink-only (no new
+// holder may join) and answers KeyIsLocked at once instead of waiting (TiKV:
+// txn/commands/acquire_pessimistic_lock.rs, NotInShrinkMode). That answer is not a wait,
+// so it does not count as a round of the wait policy; the next request waits.
+type shrinkRound struct {
+	pending bool // this response came from an exclusive request meeting a shared lock
+	used    bool // the free round was taken
+}
+
+// met notes a lock met by the request.
+func (s *shrinkRound) met(o *LockOptions, le *lockedError) {
+	if !o.Shared && len(le.holders) > 0 {
+		s.pending = true
+	}
+}
+
+// free reports whether this response's wait round is the free one, once per batch.
+func (s *shrinkRound) free() bool {
+	free := s.pending && !s.used
+	s.used = s.used || free
+	s.pending = false
+	return free
 }
 
 // checkSharedLocks checks the mutations of a transaction holding shared locks before
@@ -136,9 +169,12 @@ func (c *Client) sharedHolders(li *kvrpcpb.LockInfo) []kv.Lock {
 	return out
 }
 
-// holderType is the lock type a resolver treats a shared lock's holder as: a shared
-// pessimistic lock is rolled back like a pessimistic one, a prewritten shared lock is
-// resolved like a Lock. The shared lock itself (no start ts) stays kv.LockShared.
+// holderType is the lock type a resolver treats a shared lock's holder as. TiKV reports
+// holders as ordinary PessimisticLock and Lock entries (SharedLocks::into_lock_info);
+// earlier builds typed them SharedPessimisticLock and SharedLock, which are mapped the
+// same way: a shared pessimistic lock is rolled back like a pessimistic one, a
+// prewritten shared lock is resolved like a Lock. The shared lock itself (no start ts)
+// stays kv.LockShared.
 func holderType(li *kvrpcpb.LockInfo) kv.LockType {
 	switch {
 	case li.GetLockType() == kvrpcpb.Op_SharedPessimisticLock:

@@ -448,3 +448,41 @@ func TestSharedLockDefensiveChecks(t *testing.T) {
 		t.Fatalf("holders %+v", hs)
 	}
 }
+
+// TiKV answers the first exclusive request that meets a shared lock at once, after making
+// the lock shrink-only (no new holder may join); that answer is not a wait. An exclusive
+// lock with the default wait policy therefore still waits for a holder that leaves within
+// TiKV's default wait, and a new shared request meanwhile waits behind the holders.
+func TestSharedLockShrinkOnlyWait(t *testing.T) {
+	eachShared(t, func(t *testing.T, tg testcluster.Target) {
+		c := open(t, tg)
+		ctx := testCtx(t)
+		p := prefix(t)
+		a := sharedHolder(t, c, p+"a", p+"k")
+		x := beginPessimistic(t, c)
+		if err := x.LockKeys(ctx, []byte(p+"x")); err != nil {
+			t.Fatal(err)
+		}
+		done := async(func() error { return lockWith(ctx, x, LockWait{}, p+"k") })
+		time.Sleep(200 * time.Millisecond)
+		late := beginPessimistic(t, c)
+		if err := late.LockKeys(ctx, []byte(p+"l")); err != nil {
+			t.Fatal(err)
+		}
+		if err := lockShared(ctx, late, LockWait{Kind: LockWaitNoWait}, p+"k"); !errors.Is(err, kv.ErrLockNoWait) {
+			t.Fatalf("a new shared lock joined a shrink-only one: %v", err)
+		}
+		if err := a.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("default wait over a shared lock: %v", err)
+		}
+		// LockOnlyIfExists is refused with Shared: TiKV locks the key in share mode even
+		// when it is absent.
+		err := late.LockKeysWithOptions(ctx, LockOptions{Shared: true, ReturnValues: true, LockOnlyIfExists: true}, []byte(p+"absent"))
+		if !errors.Is(err, ErrInvalidLockOptions) {
+			t.Fatalf("LockOnlyIfExists with Shared: %v", err)
+		}
+	})
+}
