@@ -263,6 +263,7 @@ func (tx *Txn) lockKeysOnce(ctx context.Context, o *LockOptions, keys [][]byte, 
 // (TiKV already waited, SB-13) and the policy decides whether to try again.
 func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region.Location, o *LockOptions,
 	batch [][]byte, first bool, start time.Time, emit func([]byte, lockResult)) error {
+	var shrink shrinkRound // TiKV's immediate answer when a shared lock becomes shrink-only
 	cd := tx.c.cl.Codec()
 	muts := make([]*kvrpcpb.Mutation, len(batch))
 	for i, k := range batch {
@@ -273,7 +274,6 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 	}
 	route := routeOptions(&tx.opts, 0)
 	force := tx.opts.proto.fairLocking && len(batch) == 1 // TiKV's force-lock mode takes one key
-	var shrink shrinkRound
 	for rounds := 0; ; {
 		req := &kvrpcpb.PessimisticLockRequest{Context: requestContext(&tx.opts), Mutations: muts,
 			PrimaryLock: cd.EncodeKey(tx.pess.primary), StartVersion: tx.startTS, ForUpdateTs: tx.pess.forUpdateTS,
