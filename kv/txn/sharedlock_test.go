@@ -440,8 +440,9 @@ func TestSharedLockDefensiveChecks(t *testing.T) {
 	cd := c.Cluster().Codec()
 	li := &kvrpcpb.LockInfo{Key: cd.EncodeKey([]byte("k")), LockType: kvrpcpb.Op_SharedLock,
 		SharedLockInfos: []*kvrpcpb.LockInfo{{LockVersion: 5, LockType: kvrpcpb.Op_SharedLock, PrimaryLock: cd.EncodeKey([]byte("p"))}}}
-	if holderType(li) != kv.LockShared || holderType(li.SharedLockInfos[0]) != kv.LockLock {
-		t.Fatal("holder types")
+	if holderType(li) != kv.LockShared || holderType(li.SharedLockInfos[0]) != kv.LockLock ||
+		holderType(&kvrpcpb.LockInfo{LockType: kvrpcpb.Op_SharedPessimisticLock, LockVersion: 5}) != kv.LockPessimistic {
+		t.Fatal("holder types (earlier TiKV builds typed holders SharedLock/SharedPessimisticLock)")
 	}
 	hs := c.sharedHolders(li)
 	if len(hs) != 1 || string(hs[0].Key) != "k" || string(hs[0].Primary) != "p" || hs[0].StartTS != 5 || hs[0].Type != kv.LockLock {
