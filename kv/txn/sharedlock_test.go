@@ -464,8 +464,20 @@ func TestSharedLockShrinkOnlyWait(t *testing.T) {
 		if err := x.LockKeys(ctx, []byte(p+"x")); err != nil {
 			t.Fatal(err)
 		}
+		var xLocks atomic.Int64 // x's lock requests: the second starts after TiKV answered the first
+		tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+			if b, ok := r.Body.(*kvrpcpb.PessimisticLockRequest); ok && b.StartVersion == x.StartTS() {
+				xLocks.Add(1)
+			}
+			return nil
+		})
 		done := async(func() error { return lockWith(ctx, x, LockWait{}, p+"k") })
-		time.Sleep(200 * time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); xLocks.Load() < 2; {
+			if time.Now().After(deadline) {
+				t.Fatal("the exclusive request did not retry after TiKV's immediate answer")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		late := beginPessimistic(t, c)
 		if err := late.LockKeys(ctx, []byte(p+"l")); err != nil {
 			t.Fatal(err)
