@@ -183,7 +183,7 @@ const (
 	LockDelete                          // prewritten delete
 	LockLock                            // prewritten read lock (no data change)
 	LockPessimistic                     // pessimistic lock not yet prewritten
-	LockShared                          // shared pessimistic lock
+	LockShared                          // a shared lock of several transactions (TXN-9); resolvers resolve its holders
 )
 
 // String names the lock type.

@@ -34,6 +34,9 @@ func (m *mvcc) putCommit(e *entry, l *lock, commitTS uint64) {
 // commitKey commits one key of transaction startTS at commitTS. (TiKV: actions/commit.rs)
 func (m *mvcc) commitKey(key []byte, startTS, commitTS uint64) *kvrpcpb.KeyError {
 	e := m.entryFor(key, false)
+	if h := e.holder(startTS); h != nil {
+		return m.commitShared(key, e, h, commitTS)
+	}
 	if e != nil && e.lock != nil && e.lock.startTS == startTS {
 		l := e.lock
 		if l.op == kvrpcpb.Op_PessimisticLock {
@@ -77,6 +80,9 @@ func (m *mvcc) Commit(keys [][]byte, startTS, commitTS uint64) *kvrpcpb.KeyError
 // record is marked overlapped when protected). Only the primary of a pessimistic
 // transaction, or an explicitly protected rollback, is protected.
 func (m *mvcc) rollbackLock(key []byte, e *entry, startTS uint64, protect bool) {
+	if e.holder(startTS) != nil {
+		m.removeHolder(key, e, startTS, 0)
+	}
 	if l := e.lock; l != nil && l.startTS == startTS {
 		if l.forUpdateTS > 0 && bytes.Equal(key, l.primary) {
 			protect = true
@@ -115,6 +121,9 @@ func (m *mvcc) Cleanup(key []byte, startTS, currentTS uint64) (uint64, *kvrpcpb.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.entryFor(key, true)
+	if h := e.holder(startTS); h != nil {
+		return 0, m.cleanupShared(key, e, h, currentTS)
+	}
 	if l := e.lock; l != nil && l.startTS == startTS {
 		if currentTS > 0 && !l.expired(currentTS) {
 			return 0, &kvrpcpb.KeyError{Locked: l.info(key)}
@@ -153,6 +162,10 @@ func (m *mvcc) PessimisticRollback(keys [][]byte, startTS, forUpdateTS uint64) {
 	for _, k := range keys {
 		e := m.entryFor(k, false)
 		if e == nil || e.lock == nil {
+			continue
+		}
+		if h := e.holder(startTS); h != nil && h.op == kvrpcpb.Op_PessimisticLock && h.forUpdateTS <= forUpdateTS {
+			m.removeHolder(k, e, startTS, 0)
 			continue
 		}
 		if l := e.lock; l.startTS == startTS && l.op == kvrpcpb.Op_PessimisticLock && l.forUpdateTS <= forUpdateTS {

@@ -63,6 +63,25 @@
 //     the transaction's own flushed Put values and, as empty values, its flushed
 //     deletions. Commit goes through ResolveLock as usual. BroadcastTxnStatus is
 //     acknowledged but not cached (reads resolve pipelined locks via CheckTxnStatus).
+//   - Shared locks (TXN-9): Op_SharedPessimisticLock and a prewrite's Op_SharedLock put the
+//     transaction's lock into the key's shared lock, which several transactions hold at
+//     once; each holder still passes the write-column checks of an ordinary lock (a newer
+//     record, other holders' committed Lock records included, is a write conflict).
+//     Exclusive requests and writes of other transactions meet it as KeyIsLocked with a
+//     LockInfo of type SharedLock that has no start ts or primary and lists the holders in
+//     SharedLockInfos (ordinary PessimisticLock or Lock entries). The first exclusive lock
+//     request makes the shared lock shrink-only and is answered at once; from then on new
+//     shared requests and exclusive ones wait for every holder, and deadlock detection
+//     follows every holder. A shared request meets an exclusive lock as usual, and always
+//     locks (LockOnlyIfExists does not apply). A holder asking for an exclusive lock, or prewriting a write of
+//     the key, gets LockTypeNotMatch (no upgrade). Commit writes the holder's own Lock
+//     record; commit, rollback, PessimisticRollback, Cleanup, CheckSecondaryLocks and
+//     ResolveLock act on one holder, and the key is unlocked (its waiters woken) when the
+//     last leaves. Reads ignore shared locks; ScanLock returns the shared lock with the
+//     holders at or below its max version. A shared key is never a primary: CheckTxnStatus
+//     verifying one reports PrimaryMismatch, TxnHeartBeat TxnNotFound. A prewrite carrying
+//     a shared lock is done in two phases even when async commit or 1PC is asked for
+//     (memcluster's choice: clients never ask).
 //
 // RawKV data lives in column families; TTLs expire by Options.Clock (inject one to test
 // expiry), CAS compares and swaps atomically, and RawChecksum XOR-folds the CRC64-ECMA of
@@ -97,7 +116,8 @@
 // # Not modelled
 //
 // Replication lag, DataIsNotReady and safe ts, follower-only failures, ServerIsBusy and
-// other store-level errors except by hooks, shared locks, flashback, coprocessor,
+// other store-level errors except by hooks, shared-lock upgrades (LockUpgradeConflict),
+// flashback, coprocessor,
 // resource control, TiKV's status HTTP server, persistent storage, API v2 keyspace
 // enforcement on the store side (keys outside any keyspace are accepted).
 package memcluster

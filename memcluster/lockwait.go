@@ -2,6 +2,7 @@ package memcluster
 
 import (
 	"hash/fnv"
+	"slices"
 	"sync"
 
 	"github.com/pingcap/kvproto/pkg/deadlock"
@@ -25,12 +26,13 @@ type edge struct {
 }
 
 // waiter is one blocked lock request. done receives the commit ts of the released lock
-// (0 for a rollback) exactly once.
+// (0 for a rollback) exactly once. holders are the transactions it waits for: one, or
+// every holder of a shared lock.
 type waiter struct {
-	txn    uint64
-	holder uint64
-	key    string
-	done   chan uint64
+	txn     uint64
+	holders []uint64
+	key     string
+	done    chan uint64
 }
 
 func newLockWaits() *lockWaits {
@@ -44,18 +46,23 @@ func keyHash(key []byte) uint64 {
 	return h.Sum64()
 }
 
-// add registers txn as waiting for holder's lock on key. When the new edge closes a cycle
-// it registers nothing and returns the cycle as a wait chain, starting at txn.
-func (lw *lockWaits) add(txn, holder uint64, key []byte) (*waiter, []*deadlock.WaitForEntry) {
+// add registers txn as waiting for the holders' lock on key (one holder, or every
+// holder of a shared lock). When a new edge closes a cycle it registers nothing and
+// returns the cycle as a wait chain, starting at txn.
+func (lw *lockWaits) add(txn uint64, holders []uint64, key []byte) (*waiter, []*deadlock.WaitForEntry) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
-	if path := lw.pathLocked(holder, txn, map[uint64]bool{}); path != nil {
-		chain := []*deadlock.WaitForEntry{{Txn: txn, WaitForTxn: holder, Key: key, KeyHash: keyHash(key)}}
-		return nil, append(chain, path...)
+	for _, holder := range holders {
+		if path := lw.pathLocked(holder, txn, map[uint64]bool{}); path != nil {
+			chain := []*deadlock.WaitForEntry{{Txn: txn, WaitForTxn: holder, Key: key, KeyHash: keyHash(key)}}
+			return nil, append(chain, path...)
+		}
 	}
-	w := &waiter{txn: txn, holder: holder, key: string(key), done: make(chan uint64, 1)}
+	w := &waiter{txn: txn, holders: holders, key: string(key), done: make(chan uint64, 1)}
 	lw.byKey[w.key] = append(lw.byKey[w.key], w)
-	lw.waitFor[txn] = append(lw.waitFor[txn], edge{holder: holder, key: clone(key)})
+	for _, holder := range holders {
+		lw.waitFor[txn] = append(lw.waitFor[txn], edge{holder: holder, key: clone(key)})
+	}
 	return w, nil
 }
 
@@ -98,17 +105,23 @@ func (lw *lockWaits) removeLocked(w *waiter) {
 	} else {
 		lw.byKey[w.key] = ws
 	}
-	es := lw.waitFor[w.txn]
+	for _, holder := range w.holders {
+		lw.removeEdgeLocked(w.txn, holder, w.key)
+	}
+}
+
+func (lw *lockWaits) removeEdgeLocked(txn, holder uint64, key string) {
+	es := lw.waitFor[txn]
 	for i, e := range es {
-		if e.holder == w.holder && string(e.key) == w.key {
+		if e.holder == holder && string(e.key) == key {
 			es = append(es[:i], es[i+1:]...)
 			break
 		}
 	}
 	if len(es) == 0 {
-		delete(lw.waitFor, w.txn)
+		delete(lw.waitFor, txn)
 	} else {
-		lw.waitFor[w.txn] = es
+		lw.waitFor[txn] = es
 	}
 }
 
@@ -118,9 +131,34 @@ func (lw *lockWaits) release(key []byte, holder, commitTS uint64) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
 	for _, w := range append([]*waiter(nil), lw.byKey[string(key)]...) {
-		if w.holder == holder {
+		if slices.Contains(w.holders, holder) {
 			lw.removeLocked(w)
 			w.done <- commitTS
+		}
+	}
+}
+
+// releaseKey wakes every request waiting for the lock on key, whoever holds it: the
+// last holder of a shared lock left (commitTS as in release).
+func (lw *lockWaits) releaseKey(key []byte, commitTS uint64) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	for _, w := range append([]*waiter(nil), lw.byKey[string(key)]...) {
+		lw.removeLocked(w)
+		w.done <- commitTS
+	}
+}
+
+// dropHolder forgets that requests waiting on key wait for holder, which left a shared
+// lock that other holders still keep: they go on waiting for those, and the departed
+// holder no longer counts in deadlock detection.
+func (lw *lockWaits) dropHolder(key []byte, holder uint64) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	for _, w := range lw.byKey[string(key)] {
+		if i := slices.Index(w.holders, holder); i >= 0 {
+			w.holders = slices.Delete(slices.Clone(w.holders), i, i+1)
+			lw.removeEdgeLocked(w.txn, holder, w.key)
 		}
 	}
 }

@@ -36,9 +36,10 @@ type write struct {
 	overlappedRollback bool
 }
 
-// lock is the lock column of a key: at most one transaction's lock.
+// lock is the lock column of a key: one transaction's lock, or a shared lock (op
+// SharedLock, shared set) holding the shared locks of several transactions (TXN-9).
 type lock struct {
-	op             kvrpcpb.Op // Put, Del, Lock or PessimisticLock
+	op             kvrpcpb.Op // Put, Del, Lock, PessimisticLock, or SharedLock for a shared lock
 	primary        []byte
 	startTS        uint64
 	ttl            uint64
@@ -49,10 +50,22 @@ type lock struct {
 	useAsyncCommit bool
 	secondaries    [][]byte
 	generation     uint64 // pipelined DML: the Flush generation that wrote the lock
+	// shared is set on a shared lock only: its holders by start ts, each a
+	// PessimisticLock or (prewritten) Lock of one transaction. A shared lock has no
+	// start ts of its own (0), so it never passes for a transaction's own lock.
+	shared map[uint64]*lock
+	// shrinkOnly is set on a shared lock once an exclusive request met it: no new
+	// holder may join, so the exclusive request is not starved (TiKV's SHRINK_ONLY).
+	shrinkOnly bool
+	// inShareMode marks a holder of a shared lock (see putLock).
+	inShareMode bool
 }
 
 // info returns the lock in wire form, for key.
 func (l *lock) info(key []byte) *kvrpcpb.LockInfo {
+	if l.shared != nil {
+		return l.sharedInfo(key, maxTS)
+	}
 	return &kvrpcpb.LockInfo{
 		PrimaryLock:     l.primary,
 		LockVersion:     l.startTS,
@@ -230,7 +243,8 @@ func (m *mvcc) readKey(key []byte, e *entry, ts uint64, o readOpts) (val []byte,
 	}
 	if l := e.lock; l != nil && !o.rcRead && l.startTS <= ts {
 		switch {
-		case l.op == kvrpcpb.Op_Lock || l.op == kvrpcpb.Op_PessimisticLock:
+		case l.op == kvrpcpb.Op_Lock || l.op == kvrpcpb.Op_PessimisticLock || l.shared != nil:
+			// Lock, pessimistic and shared locks change no data: reads ignore them.
 		case ts == maxTS && bytes.Equal(key, l.primary) && !l.useAsyncCommit:
 			// An auto-commit point read at MaxTS reads the latest committed version when
 			// it meets a primary lock (TiKV's check_ts_conflict).

@@ -13,10 +13,13 @@ const defaultLockWait = time.Second
 
 // lockOutcome is the result of one attempt to take pessimistic locks.
 type lockOutcome struct {
-	kerr    *kvrpcpb.KeyError
-	blocker *lock  // set with kerr.Locked: the lock to wait for
-	key     []byte // the key of blocker
-	resp    *kvrpcpb.PessimisticLockResponse
+	kerr *kvrpcpb.KeyError
+	// immediate answers kerr without waiting even when the request may wait: an
+	// exclusive request that just made a shared lock shrink-only.
+	immediate bool
+	blocker   *lock  // set with kerr.Locked: the lock to wait for
+	key       []byte // the key of blocker
+	resp      *kvrpcpb.PessimisticLockResponse
 }
 
 // PessimisticLock takes pessimistic locks on the request's keys for transaction
@@ -37,15 +40,16 @@ func (m *mvcc) PessimisticLock(ctx context.Context, req *kvrpcpb.PessimisticLock
 	for {
 		m.mu.Lock()
 		out := m.tryPessimisticLock(req, force)
-		if out.blocker == nil || req.WaitTimeout < 0 {
+		if out.blocker == nil || out.immediate || req.WaitTimeout < 0 {
 			m.mu.Unlock()
 			return lockResponse(out), nil
 		}
-		w, chain := m.waits.add(req.StartVersion, out.blocker.startTS, out.key)
+		holders := out.blocker.holderTS()
+		w, chain := m.waits.add(req.StartVersion, holders, out.key)
 		m.mu.Unlock()
 		if chain != nil {
 			return &kvrpcpb.PessimisticLockResponse{Errors: []*kvrpcpb.KeyError{{Deadlock: &kvrpcpb.Deadlock{
-				LockTs: out.blocker.startTS, LockKey: out.key, DeadlockKeyHash: keyHash(out.key),
+				LockTs: chain[0].WaitForTxn, LockKey: out.key, DeadlockKeyHash: keyHash(out.key),
 				DeadlockKey: out.key, WaitChain: chain,
 			}}}}, nil
 		}
@@ -56,7 +60,7 @@ func (m *mvcc) PessimisticLock(ctx context.Context, req *kvrpcpb.PessimisticLock
 			if !force {
 				return &kvrpcpb.PessimisticLockResponse{Errors: []*kvrpcpb.KeyError{writeConflict(
 					out.key, req.PrimaryLock, req.StartVersion,
-					&write{startTS: out.blocker.startTS, commitTS: commitTS}, kvrpcpb.WriteConflict_PessimisticRetry)}}, nil
+					&write{startTS: holders[0], commitTS: commitTS}, kvrpcpb.WriteConflict_PessimisticRetry)}}, nil
 			}
 		case <-timer.C:
 			m.waits.remove(w)
@@ -99,7 +103,7 @@ func (m *mvcc) tryPessimisticLock(req *kvrpcpb.PessimisticLockRequest, force boo
 	}
 	for i, l := range locks {
 		if l != nil {
-			m.entryFor(req.Mutations[i].Key, true).lock = l
+			m.putLock(req.Mutations[i].Key, l)
 		}
 	}
 	return lockOutcome{resp: resp}
@@ -115,7 +119,14 @@ func (m *mvcc) lockKey(req *kvrpcpb.PessimisticLockRequest, mu *kvrpcpb.Mutation
 			res.Value, res.Existence = w.value, true
 		}
 	}
-	if e != nil && e.lock != nil {
+	shared := mu.Op == kvrpcpb.Op_SharedPessimisticLock
+	if e != nil && e.lock != nil && (shared || e.lock.shared != nil) {
+		if l, out, done := m.lockKeyShared(req, mu, e); done {
+			return l, res, out
+		}
+		// A shared request meeting other transactions' shared lock: it joins them after
+		// the write-column checks below.
+	} else if e != nil && e.lock != nil {
 		if l := e.lock; l.startTS != startTS {
 			return nil, nil, lockOutcome{kerr: &kvrpcpb.KeyError{Locked: l.info(key)}, blocker: l, key: key}
 		}
@@ -149,11 +160,11 @@ func (m *mvcc) lockKey(req *kvrpcpb.PessimisticLockRequest, mu *kvrpcpb.Mutation
 	if mu.Assertion == kvrpcpb.Assertion_NotExist && res.Existence {
 		return nil, nil, lockOutcome{kerr: &kvrpcpb.KeyError{AlreadyExist: &kvrpcpb.AlreadyExist{Key: key}}}
 	}
-	if req.LockOnlyIfExists && !res.Existence {
+	if req.LockOnlyIfExists && !res.Existence && !shared { // a shared request always locks
 		return nil, res, lockOutcome{}
 	}
 	return &lock{
 		op: kvrpcpb.Op_PessimisticLock, primary: req.PrimaryLock, startTS: startTS,
-		ttl: req.LockTtl, forUpdateTS: forUpdateTS, minCommitTS: req.MinCommitTs,
+		ttl: req.LockTtl, forUpdateTS: forUpdateTS, minCommitTS: req.MinCommitTs, inShareMode: shared,
 	}, res, lockOutcome{}
 }

@@ -23,7 +23,9 @@ func (m *mvcc) Prewrite(req *kvrpcpb.PrewriteRequest) prewriteResult {
 	defer m.mu.Unlock()
 	var res prewriteResult
 	pessimistic := req.ForUpdateTs > 0
-	asyncOrOnePC := req.UseAsyncCommit || req.TryOnePc
+	// A shared lock keeps no commit-ts bookkeeping of its own: a prewrite carrying one
+	// falls back to two-phase commit (clients never ask; see docs/txn.md, TXN-9).
+	asyncOrOnePC := (req.UseAsyncCommit || req.TryOnePc) && !hasSharedMutation(req)
 	minCommit := req.MinCommitTs
 	if asyncOrOnePC {
 		minCommit = max(minCommit, m.maxReadTS+1, req.StartVersion+1, req.ForUpdateTs+1)
@@ -65,7 +67,10 @@ func (m *mvcc) Prewrite(req *kvrpcpb.PrewriteRequest) prewriteResult {
 	}
 	for i, l := range locks {
 		if l != nil {
-			m.entryFor(req.Mutations[i].Key, true).lock = l
+			if !asyncOrOnePC {
+				l.useAsyncCommit, l.secondaries = false, nil
+			}
+			m.putLock(req.Mutations[i].Key, l)
 		}
 	}
 	if asyncOrOnePC && req.UseAsyncCommit {
@@ -96,6 +101,11 @@ func (m *mvcc) prewriteKey(req *kvrpcpb.PrewriteRequest, i int, mu *kvrpcpb.Muta
 	action kvrpcpb.PrewriteRequest_PessimisticAction, pessimistic bool) (*lock, *kvrpcpb.KeyError) {
 	key, startTS := mu.Key, req.StartVersion
 	e := m.entryFor(key, false)
+	if mu.Op == kvrpcpb.Op_SharedLock || (e != nil && e.lock != nil && e.lock.shared != nil) {
+		if l, kerr, done := m.prewriteShared(req, i, mu, e, action, pessimistic); done {
+			return l, kerr
+		}
+	}
 	var held *lock
 	if e != nil && e.lock != nil {
 		if e.lock.startTS != startTS {

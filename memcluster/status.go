@@ -29,6 +29,9 @@ func (m *mvcc) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) (txnStatus, *k
 		}
 		return m.checkLiveLock(req, key, e, l), nil
 	}
+	if kerr := sharedPrimaryMismatch(req, e); kerr != nil {
+		return txnStatus{}, kerr
+	}
 	if req.VerifyIsPrimary && e.lock != nil && !bytes.Equal(e.lock.primary, key) && e.lock.startTS == startTS {
 		return txnStatus{}, &kvrpcpb.KeyError{PrimaryMismatch: &kvrpcpb.PrimaryMismatch{LockInfo: e.lock.info(key)}}
 	}
@@ -88,7 +91,11 @@ func (m *mvcc) CheckSecondaryLocks(keys [][]byte, startTS uint64) secondaryStatu
 	rolledBack := false
 	for _, k := range keys {
 		e := m.entryFor(k, true)
-		if l := e.lock; l != nil && l.startTS == startTS {
+		l := e.lock
+		if h := e.holder(startTS); h != nil {
+			l = h
+		}
+		if l != nil && l.startTS == startTS {
 			if l.op == kvrpcpb.Op_PessimisticLock {
 				m.rollbackLock(k, e, startTS, true)
 				rolledBack = true
@@ -127,6 +134,14 @@ func (m *mvcc) ResolveLock(start, end []byte, keys [][]byte, txns map[uint64]uin
 	}
 	var todo []target
 	pick := func(k []byte, e *entry) bool {
+		if e.lock != nil && e.lock.shared != nil {
+			for _, ts := range e.lock.holderTS() {
+				if cts, ok := txns[ts]; ok {
+					todo = append(todo, target{clone(k), ts, cts})
+				}
+			}
+			return true
+		}
 		if e.lock != nil {
 			if cts, ok := txns[e.lock.startTS]; ok {
 				todo = append(todo, target{clone(k), e.lock.startTS, cts})
@@ -147,6 +162,10 @@ func (m *mvcc) ResolveLock(start, end []byte, keys [][]byte, txns map[uint64]uin
 		e := m.entryFor(t.key, false)
 		if t.commitTS == 0 {
 			m.rollbackLock(t.key, e, t.startTS, false)
+			continue
+		}
+		if h := e.holder(t.startTS); h != nil && h.op == kvrpcpb.Op_PessimisticLock {
+			m.removeHolder(t.key, e, t.startTS, t.commitTS) // a shared pessimistic lock left behind
 			continue
 		}
 		if e.lock.op == kvrpcpb.Op_PessimisticLock {
@@ -170,7 +189,12 @@ func (m *mvcc) ScanLock(start, end []byte, maxVersion uint64, limit int) []*kvrp
 		if limit > 0 && len(out) >= limit {
 			return false
 		}
-		if e.lock != nil && e.lock.startTS <= maxVersion {
+		switch {
+		case e.lock != nil && e.lock.shared != nil:
+			if li := e.lock.sharedInfo(clone(k), maxVersion); li != nil {
+				out = append(out, li)
+			}
+		case e.lock != nil && e.lock.startTS <= maxVersion:
 			out = append(out, e.lock.info(clone(k)))
 		}
 		return true

@@ -251,6 +251,11 @@ func (t *tikvServer) KVPessimisticRollback(ctx context.Context, req *kvrpcpb.Pes
 				if l.LockVersion == req.StartVersion {
 					ks = append(ks, l.Key)
 				}
+				for _, h := range l.SharedLockInfos {
+					if h.LockVersion == req.StartVersion {
+						ks = append(ks, l.Key)
+					}
+				}
 			}
 		}
 		t.cluster().mvcc.PessimisticRollback(ks, req.StartVersion, req.ForUpdateTs)

@@ -79,9 +79,10 @@ func (cm *committer) chooseProtocol(ctx context.Context) error {
 	if err := cm.checkTxnAge(); err != nil {
 		return err
 	}
-	if !cm.hasLocks || o.upperBound != nil || cm.deferredAssertion() != nil {
+	if !cm.hasLocks || o.upperBound != nil || cm.deferredAssertion() != nil || cm.shared {
 		// TiKV would choose a commit ts we cannot check, or a successful prewrite would be
-		// a commit although the client already found an assertion failure.
+		// a commit although the client already found an assertion failure; shared locks
+		// take two-phase commit only (TXN-9).
 		return nil
 	}
 	keySize := 0

@@ -26,6 +26,7 @@ type committer struct {
 	size     int
 	primary  []byte
 	hasLocks bool // some mutation leaves a lock (not only existence checks)
+	shared   bool // some mutation is a shared lock (sharedlock.go): two-phase commit only
 	startTS  uint64
 	commitTS uint64
 	ttl      uint64
@@ -69,6 +70,9 @@ func (cm *committer) execute(ctx context.Context) error {
 	}
 	cm.ttl = lockTTL(base, cm.c.cfg.MaxLockTTL, cm.size, time.Since(cm.tx.begun))
 	cm.choosePrimary()
+	if err := cm.checkSharedLocks(); err != nil {
+		return err
+	}
 	if err := cm.checkAssertionsByLocks(); err != nil {
 		return err
 	}
@@ -159,7 +163,7 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 			var ae *kv.AssertionFailedError
 			switch {
 			case errors.As(err, &le):
-				locks = append(locks, le.lock)
+				locks = append(locks, le.locks()...)
 			case errors.As(err, &ae):
 				assertion = err
 			case first == nil:

@@ -114,6 +114,10 @@
 //
 // Aggressive (fair) locking stages (StartAggressiveLocking and its siblings) keep the
 // locks of a statement across its retries and make prewrite verify them; WithFairLocking
-// alone gives single-key lock calls TiKV's force-lock wake-up. Not built yet: shared
-// locks. See docs/txn.md.
+// alone gives single-key lock calls TiKV's force-lock wake-up.
+//
+// Shared locks (LockOptions.Shared) let several pessimistic transactions lock one key at
+// once while excluding exclusive locks and writes of others; they need a primary chosen
+// by an exclusive lock, are never upgraded, and make the commit two-phase. Lock
+// resolvers resolve each holder of a shared lock as its own transaction. See docs/txn.md.
 package txn

@@ -58,8 +58,12 @@ type primaryMismatchError struct{}
 
 func (primaryMismatchError) Error() string { return "txn: primary mismatch" }
 
-// lockedError carries a lock met by a request; callers resolve it and retry.
-type lockedError struct{ lock kv.Lock }
+// lockedError carries a lock met by a request; callers resolve it (locks) and retry.
+// holders are the holders of a shared lock (TXN-9), each resolved on its own.
+type lockedError struct {
+	lock    kv.Lock
+	holders []kv.Lock
+}
 
 func (e *lockedError) Error() string {
 	return fmt.Sprintf("txn: key %s locked by transaction %d", e.lock.Key, e.lock.StartTS)
@@ -101,7 +105,7 @@ func (c *Client) lockFromInfo(li *kvrpcpb.LockInfo) kv.Lock {
 	case kvrpcpb.Op_PessimisticLock:
 		l.Type = kv.LockPessimistic
 	case kvrpcpb.Op_SharedLock, kvrpcpb.Op_SharedPessimisticLock:
-		l.Type = kv.LockShared
+		l.Type = holderType(li)
 	}
 	for _, s := range li.GetSecondaries() {
 		l.Secondaries = append(l.Secondaries, c.decodeKey(s))
@@ -114,7 +118,7 @@ func (c *Client) lockFromInfo(li *kvrpcpb.LockInfo) kv.Lock {
 func (c *Client) keyError(ke *kvrpcpb.KeyError) error {
 	switch {
 	case ke.GetLocked() != nil:
-		return &lockedError{lock: c.lockFromInfo(ke.GetLocked())}
+		return &lockedError{lock: c.lockFromInfo(ke.GetLocked()), holders: c.sharedHolders(ke.GetLocked())}
 	case ke.GetConflict() != nil:
 		w := ke.GetConflict()
 		return &kv.WriteConflictError{

@@ -161,7 +161,7 @@ func (sc *scanner) fetch(ctx context.Context) error {
 			if !errors.As(err, &le) {
 				return err
 			}
-			if err := s.onLocks(ctx, sc.bo, []kv.Lock{le.lock}); err != nil {
+			if err := s.onLocks(ctx, sc.bo, le.locks()); err != nil {
 				return err
 			}
 			continue
@@ -194,7 +194,7 @@ func (sc *scanner) decode(ctx context.Context, in []*kvrpcpb.KvPair) ([]kv.KeyVa
 			if len(key) == 0 {
 				key = le.lock.Key
 			}
-			locks = append(locks, le.lock)
+			locks = append(locks, le.locks()...)
 			locked = append(locked, len(out))
 			sc.lastKey = key
 			out = append(out, kv.KeyValue{Key: key})

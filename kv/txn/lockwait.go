@@ -115,6 +115,11 @@ type LockOptions struct {
 	LockOnlyIfExists bool
 	// Values, when not nil, receives the values read with ReturnValues.
 	Values map[string][]byte
+	// Shared locks the keys in share mode (TXN-9, sharedlock.go): other transactions
+	// may hold shared locks on them too, but no exclusive lock. It needs a pessimistic
+	// transaction that already chose its primary with an exclusive lock; a shared lock is
+	// never upgraded to an exclusive one.
+	Shared bool
 
 	inserted map[string]bool // keys buffered by Insert (set by the lock call)
 	force    bool            // lock in TiKV's force-lock wake-up mode (set by the lock call)

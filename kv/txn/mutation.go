@@ -26,7 +26,8 @@ func (m mutation) committed() bool { return m.op != kvrpcpb.Op_CheckNotExists }
 //   - a value: Put, or Insert when the key was inserted (FlagPresumeKNE);
 //   - a tombstone: Del, or CheckNotExists when the key was inserted and then deleted
 //     in this transaction (the insert's existence check still applies);
-//   - only FlagNeedLocked, or a pessimistic lock (FlagKeyLocked): Lock.
+//   - only FlagNeedLocked, or a pessimistic lock (FlagKeyLocked): Lock;
+//   - only a shared lock (FlagKeyLockedShared): SharedLock (TXN-9).
 //
 // Keys and values alias the buffer, which is not written while (or after) the
 // transaction commits, so a large transaction is not copied a second time.
@@ -49,6 +50,8 @@ func mutationsOf(db *memdb.DB) ([]mutation, int) {
 			if f.Has(memdb.FlagPresumeKNE) && !f.Has(memdb.FlagKeyLocked) { // a lock already checked it
 				m.op = kvrpcpb.Op_CheckNotExists
 			}
+		case f.Has(memdb.FlagKeyLockedShared):
+			m.op = kvrpcpb.Op_SharedLock // a shared lock commits as the holder's own Lock record
 		case f.Has(memdb.FlagNeedLocked) || f.Has(memdb.FlagKeyLocked):
 			m.op = kvrpcpb.Op_Lock // a pessimistic lock without a write still commits
 		default:

@@ -62,6 +62,9 @@ func (tx *Txn) IsPessimistic() bool { return tx.opts.proto.pessimistic }
 // ErrNotPessimistic, kv.ErrTxnDone, a *kv.BackoffError, ctx's error.
 func (tx *Txn) LockKeysWithOptions(ctx context.Context, o LockOptions, keys ...[]byte) error {
 	if !tx.opts.proto.pessimistic {
+		if err := tx.refuseSharedLock(&o); err != nil {
+			return err
+		}
 		if o.ReturnValues || o.CheckExistence || o.LockOnlyIfExists {
 			return ErrNotPessimistic
 		}
@@ -84,6 +87,9 @@ func (tx *Txn) LockKeysWithOptions(ctx context.Context, o LockOptions, keys ...[
 		o.Wait = tx.opts.proto.lockWait
 	}
 	if err := o.validate(tx.pess.primary != nil, len(keys)); err != nil {
+		return err
+	}
+	if err := tx.checkSharedLock(&o, keys); err != nil {
 		return err
 	}
 	todo, err := tx.keysToLock(keys, &o)
@@ -195,7 +201,7 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 		if o.LockOnlyIfExists && !r.exists {
 			continue
 		}
-		set := memdb.FlagKeyLocked
+		set := memdb.FlagKeyLocked | o.sharedFlag(tx.mem.Flags(k))
 		if asked && r.exists {
 			set |= memdb.FlagKeyLockedValExist
 		}
@@ -283,10 +289,11 @@ func (tx *Txn) lockKeysOnce(ctx context.Context, o *LockOptions, keys [][]byte, 
 // (TiKV already waited, SB-13) and the policy decides whether to try again.
 func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region.Location, o *LockOptions,
 	batch [][]byte, first bool, start time.Time, emit func([]byte, lockResult)) error {
+	var shrink shrinkRound // TiKV's immediate answer when a shared lock becomes shrink-only
 	cd := tx.c.cl.Codec()
 	muts := make([]*kvrpcpb.Mutation, len(batch))
 	for i, k := range batch {
-		muts[i] = &kvrpcpb.Mutation{Op: kvrpcpb.Op_PessimisticLock, Key: cd.EncodeKey(k)}
+		muts[i] = &kvrpcpb.Mutation{Op: o.lockOp(), Key: cd.EncodeKey(k)}
 		if o.inserted[string(k)] {
 			muts[i].Assertion = kvrpcpb.Assertion_NotExist // an Insert-ed key: TiKV checks at lock time
 		}
@@ -330,7 +337,8 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 			kerr := tx.c.keyError(ke)
 			var le *lockedError
 			if errors.As(kerr, &le) {
-				locks = append(locks, le.lock)
+				locks = append(locks, le.locks()...)
+				shrink.met(o, le)
 				continue
 			}
 			var ab *TxnAbortedError
@@ -344,7 +352,9 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 			return err
 		}
 		if st.msBeforeExpired > 0 {
-			rounds++
+			if !shrink.free() {
+				rounds++
+			}
 			if err := o.Wait.gaveUp(time.Since(start), rounds); err != nil {
 				return err
 			}

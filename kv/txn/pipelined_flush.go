@@ -91,7 +91,7 @@ func (p *pipelined) flushBatch(ctx context.Context, bo *backoff.Backoffer, loc *
 			if !errors.As(err, &le) {
 				return err
 			}
-			locks = append(locks, le.lock)
+			locks = append(locks, le.locks()...)
 		}
 		if err := c.resolveWritersLocks(ctx, bo, locks, resolved); err != nil {
 			return err

@@ -197,7 +197,7 @@ func (s *Snapshot) get(ctx context.Context, bo *backoff.Backoffer, key []byte) (
 			if !errors.As(err, &le) {
 				return nil, err
 			}
-			if err := s.onLocks(ctx, bo, []kv.Lock{le.lock}); err != nil {
+			if err := s.onLocks(ctx, bo, le.locks()); err != nil {
 				return nil, fmt.Errorf("txn: get: %w", err)
 			}
 			continue
@@ -292,7 +292,7 @@ func (s *Snapshot) batchGetRegion(ctx context.Context, bo *backoff.Backoffer, lo
 			if !errors.As(err, &le) {
 				return err
 			}
-			locks = append(locks, le.lock)
+			locks = append(locks, le.locks()...)
 		}
 		var retry [][]byte
 		for _, p := range resp.GetPairs() {
@@ -302,7 +302,7 @@ func (s *Snapshot) batchGetRegion(ctx context.Context, bo *backoff.Backoffer, lo
 				if !errors.As(err, &le) {
 					return err
 				}
-				locks = append(locks, le.lock)
+				locks = append(locks, le.locks()...)
 				retry = append(retry, le.lock.Key)
 				continue
 			}
