@@ -46,7 +46,9 @@
 // then to replicas as replica reads. Replicas on stores marked unreachable are skipped; when nothing else is left
 // they get one attempt. One request makes at most 10 attempts per replica. The Sender
 // stamps the request's Context (region, epoch, peer, read flags,
-// IsRetryRequest, request source) and sends it through the Transport.
+// IsRetryRequest, request source) and sends it through the Transport. With
+// SenderConfig.StoreLimit, an attempt to a store that already has that many requests in
+// flight fails at once with ErrStoreTokenLimit instead of being sent.
 //
 // # Who retries what
 //

@@ -67,6 +67,10 @@ type SenderConfig struct {
 	// AttemptTimeout is the default Options.AttemptTimeout. Zero means none: only the
 	// caller's ctx bounds an attempt.
 	AttemptTimeout time.Duration
+	// StoreLimit caps the requests in flight to one store (client-go's StoreLimit,
+	// RC-13); a request beyond it fails at once with an error wrapping
+	// ErrStoreTokenLimit instead of being sent. Zero (the default) means no limit.
+	StoreLimit int
 }
 
 // Sender routes typed requests to region replicas through a Transport, classifies every
@@ -224,7 +228,12 @@ func (s *Sender) send(ctx context.Context, bo *backoff.Backoffer, loc *Location,
 		}
 		a.addr = addr
 		s.stamp(req, a, n > 0, opts)
+		release, err := storeToken(a.target.r.store, s.cfg.StoreLimit)
+		if err != nil {
+			return nil, err
+		}
 		resp, err := s.invoke(ctx, a, n+1, req)
+		release()
 		if err != nil {
 			if err := s.onSendFail(a, err); err != nil {
 				return nil, err

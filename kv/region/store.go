@@ -32,6 +32,7 @@ type Store struct {
 	busyUntil        atomic.Int64 // estimated wait (RC-12) as an absolute unix-nano time
 	resolvedAt       atomic.Int64 // unix nanos of the last successful PD lookup
 	slow             slowScore
+	inflight         atomic.Int64 // requests in flight through the Sender (tokenlimit.go)
 }
 
 // ID returns the store ID.
