@@ -400,8 +400,10 @@ func (c *Cache) loadFromPD(ctx context.Context, key []byte, isEnd bool) (*entry,
 var errNoPeers = errors.New("region has no available peers")
 
 // newRegion builds a cache entry from PD's answer, resolving the stores of its peers and
-// dropping peers on tombstone stores and witness followers (RC-6). leaderStore, when not
-// nil, overrides PD's leader (EpochNotMatch: the store that answered).
+// dropping peers that PD reports down, peers on tombstone stores and witness followers
+// (RC-6). A region with down peers does not slide its TTL, so it is reloaded and a peer
+// that came back is used again. leaderStore, when not nil, overrides PD's leader
+// (EpochNotMatch: the store that answered).
 func (c *Cache) newRegion(ctx context.Context, pr *pd.Region, leaderStore *uint64) (*entry, error) {
 	r := &entry{meta: pr.Meta}
 	if pr.Buckets != nil {
@@ -411,8 +413,15 @@ func (c *Cache) newRegion(ctx context.Context, pr *pd.Region, leaderStore *uint6
 	if leaderStore != nil {
 		leaderID = *leaderStore
 	}
+	if len(pr.DownPeers) > 0 {
+		r.downPeers = make(map[uint64]bool, len(pr.DownPeers))
+		for _, p := range pr.DownPeers {
+			r.downPeers[p.GetId()] = true
+		}
+		r.expireOnTTL = true
+	}
 	for _, p := range pr.Meta.GetPeers() {
-		if p.GetIsWitness() && p.GetStoreId() != leaderID {
+		if p.GetIsWitness() && p.GetStoreId() != leaderID || r.downPeers[p.GetId()] {
 			continue
 		}
 		s := c.stores.get(p.GetStoreId())
@@ -431,13 +440,6 @@ func (c *Cache) newRegion(ctx context.Context, pr *pd.Region, leaderStore *uint6
 	}
 	if i := r.peerIndexByStore(leaderID); i >= 0 {
 		r.leader.Store(int32(i))
-	}
-	if len(pr.DownPeers) > 0 {
-		r.downPeers = make(map[uint64]bool, len(pr.DownPeers))
-		for _, p := range pr.DownPeers {
-			r.downPeers[p.GetId()] = true
-		}
-		r.expireOnTTL = true
 	}
 	r.ttl.Store(c.nextTTL(c.cfg.Now()))
 	return r, nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 
 	"github.com/tikvsql/tikvsql/internal/codec"
@@ -531,4 +532,34 @@ func TestDecodeTiKVKeys(t *testing.T) {
 func other8Key() []byte {
 	o, _ := codec.NewV2(codec.ModeRaw, 8)
 	return o.EncodeRegionKey([]byte("a"))
+}
+
+// Peers PD reports down are not used: a follower read never goes to the down peer's
+// store (RC-6).
+// client-go: internal/locate/region_cache_test.go
+// TestFilterDownPeersOrPeersOnTombstoneOrDroppedStores (the down-peer part).
+func TestDownPeersAreNotUsed(t *testing.T) {
+	f := newFakeCluster(3)
+	src := &downPeerSource{fakeCluster: f}
+	c := New(src, Config{Prober: f})
+	defer c.Close()
+	loc := mustLocate(t, c, "a")
+	r := c.region(loc.Region)
+	down := f.regionOf([]byte("a")).Peers[2]
+	if len(r.peers) != 2 || r.peerIndexByStore(down.GetStoreId()) >= 0 {
+		t.Fatalf("peers %v still hold the down peer %v", r.peers, down)
+	}
+	s := NewSender(c, f, SenderConfig{})
+	for range 20 {
+		f.resetSent()
+		if _, err := Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](context.Background(), s, []byte("a"),
+			&kvrpcpb.RawGetRequest{Key: []byte("a")}, &Options{ReplicaRead: ReadFollower}); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range f.sent() {
+			if st == down.GetStoreId() {
+				t.Fatalf("a follower read went to the down peer's store %d", st)
+			}
+		}
+	}
 }
