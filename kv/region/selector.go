@@ -111,6 +111,7 @@ func (s *selector) next() *target {
 		}
 		t.r.attempts++
 		s.total++
+		s.recordFlow(t)
 	}
 	s.last = t
 	return t

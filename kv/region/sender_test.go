@@ -319,10 +319,21 @@ func TestReplicaReadModes(t *testing.T) {
 		t.Errorf("label match went to %d", s)
 	}
 	e.cache.ReportHealth(1, 100) // TiKV says store 1 is slow
-	if s, _ := first(&Options{ReplicaRead: ReadPreferLeader}); s == 1 {
+	slowTarget, _ := first(&Options{ReplicaRead: ReadPreferLeader})
+	if slowTarget == 1 {
 		t.Errorf("prefer-leader used a slow leader")
 	}
 	e.cache.ReportHealth(1, 1)
+	// Replica flows (RC-15): one prefer-leader read reached the leader's store as the
+	// leader, one went to a follower's store; other modes are not counted.
+	s1flows, _ := e.cache.Store(context.Background(), 1)
+	sfFlows, _ := e.cache.Store(context.Background(), slowTarget)
+	if l, f := s1flows.ReplicaFlows(); l != 1 || f != 0 {
+		t.Errorf("leader store flows: %d to leader, %d to follower", l, f)
+	}
+	if l, f := sfFlows.ReplicaFlows(); l != 0 || f != 1 {
+		t.Errorf("store %d flows: %d to leader, %d to follower", slowTarget, l, f)
+	}
 	// Load-based replica read: the leader reports a long queue.
 	if _, c := first(&Options{BusyThreshold: 50 * time.Millisecond}); c.BusyThresholdMs != 50 {
 		t.Errorf("busy threshold not stamped: %d", c.BusyThresholdMs)

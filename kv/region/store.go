@@ -33,6 +33,7 @@ type Store struct {
 	resolvedAt       atomic.Int64 // unix nanos of the last successful PD lookup
 	slow             slowScore
 	inflight         atomic.Int64 // requests in flight through the Sender (tokenlimit.go)
+	flows            replicaFlows // prefer-leader reads sent here (flows.go)
 }
 
 // ID returns the store ID.
