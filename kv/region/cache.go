@@ -217,6 +217,15 @@ func (c *Cache) LocateByID(ctx context.Context, id uint64) (*Location, error) {
 	if r != nil && r.usable(c.cfg.Now(), c.nextTTL) {
 		return r.location(), nil
 	}
+	return c.LocateByIDFromPD(ctx, id)
+}
+
+// LocateByIDFromPD asks PD for the region with the given ID whatever the cache holds,
+// caches the answer (unless the cache knows a newer version) and returns its location:
+// for callers that know their cached copy is stale.
+//
+// Errors: as Locate.
+func (c *Cache) LocateByIDFromPD(ctx context.Context, id uint64) (*Location, error) {
 	if err := c.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -229,7 +238,7 @@ func (c *Cache) LocateByID(ctx context.Context, id uint64) (*Location, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err = c.newRegion(ctx, pr, nil)
+	r, err := c.newRegion(ctx, pr, nil)
 	if err != nil {
 		return nil, err
 	}

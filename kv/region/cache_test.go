@@ -348,6 +348,17 @@ func TestLocateByIDAndClose(t *testing.T) {
 	if _, err := e.cache.LocateByID(ctx, 42); !errors.Is(err, kv.ErrRegionUnavailable) {
 		t.Errorf("LocateByID(unknown) = %v", err)
 	}
+	// FromPD bypasses the cache (client-go's LocateRegionByIDFromPD).
+	if l, err := e.cache.LocateByIDFromPD(ctx, 2); err != nil || f.pdRegion.Load() != calls+2 || string(l.StartKey) != "m" {
+		t.Errorf("LocateByIDFromPD = %v, %v (PD calls %d, want %d)", l, err, f.pdRegion.Load(), calls+2)
+	}
+	// client-go: TestListRegionIDsInCache (ListRegionIDsInKeyRange).
+	if ids, err := e.cache.RegionIDsInRange(ctx, []byte("a"), nil); err != nil || len(ids) != 2 || ids[0] != 1 || ids[1] != 2 {
+		t.Errorf("RegionIDsInRange = %v, %v", ids, err)
+	}
+	if ids, err := e.cache.RegionIDsInRange(ctx, []byte("a"), []byte("b")); err != nil || len(ids) != 1 || ids[0] != 1 {
+		t.Errorf("RegionIDsInRange(a, b) = %v, %v", ids, err)
+	}
 	e.cache.Close()
 	e.cache.Close()
 	if _, err := e.cache.Locate(ctx, []byte("zz")); err != nil {

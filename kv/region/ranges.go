@@ -35,6 +35,22 @@ func (c *Cache) LocateRange(ctx context.Context, start, end []byte) ([]*Location
 	}
 }
 
+// RegionIDsInRange returns the IDs of the regions overlapping [start, end) in key order
+// (client-go's ListRegionIDsInKeyRange), locating them as LocateRange does.
+//
+// Errors: as Locate.
+func (c *Cache) RegionIDsInRange(ctx context.Context, start, end []byte) ([]uint64, error) {
+	locs, err := c.LocateRange(ctx, start, end)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, len(locs))
+	for i, l := range locs {
+		ids[i] = l.Region.ID
+	}
+	return ids, nil
+}
+
 // LoadRanges loads the regions overlapping the sorted, non-overlapping ranges with
 // batched PD calls (BatchScanRegions, Config.BatchLimit regions per call) and caches them
 // (RC-1 batch loading, preloading).
