@@ -30,6 +30,7 @@ type Client struct {
 	gc     gcCache
 
 	batchScanUnsupported atomic.Bool
+	breaker              *breaker // region metadata calls (breaker.go)
 }
 
 // New connects to PD with cfg and returns a ready Client: the keyspace (API v2) is loaded
@@ -83,7 +84,8 @@ func checkVersion(cfg Config) error {
 
 // start finishes construction over a backend.
 func start(ctx context.Context, cfg Config, b Backend, root context.Context, cancel context.CancelFunc) (*Client, error) {
-	c := &Client{cfg: cfg, b: b, root: root, cancel: cancel}
+	c := &Client{cfg: cfg, b: b, root: root, cancel: cancel,
+		breaker: newBreaker(cfg.RegionMetaBreaker, cfg.Clock.Now)}
 	c.oracle.init(cfg)
 	if err := c.init(ctx); err != nil {
 		c.Close()

@@ -93,6 +93,10 @@ type Config struct {
 	SafePointRetry   time.Duration
 	SafePointMaxAge  time.Duration
 
+	// RegionMetaBreaker configures the circuit breaker of region metadata calls (see
+	// BreakerSettings). Default: disabled.
+	RegionMetaBreaker BreakerSettings
+
 	// Clock is the time source of every timer of the client. Default: the system clock.
 	Clock Clock
 }

@@ -48,6 +48,8 @@ type fakePD struct {
 	scattered []uint64
 	opDesc    string
 	closed    atomic.Int64
+	regionErr error // returned by GetRegion when set
+	getRegion atomic.Int64
 }
 
 func newFakePD() *fakePD {
@@ -141,8 +143,12 @@ func contains(r *router.Region, key []byte) bool {
 }
 
 func (f *fakePD) GetRegion(_ context.Context, key []byte, _ ...opt.GetRegionOption) (*router.Region, error) {
+	f.getRegion.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.regionErr != nil {
+		return nil, f.regionErr
+	}
 	f.lastKey = key
 	for _, r := range f.regions {
 		if contains(r, key) {

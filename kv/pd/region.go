@@ -89,9 +89,11 @@ func (c *Client) oneRegion(ctx context.Context, op string, f func(context.Contex
 	}
 	var r *router.Region
 	err := c.retry(ctx, op, c.cfg.RPCBudget, func(ctx context.Context) error {
-		var err error
-		r, err = f(ctx)
-		return err
+		return c.breaker.do(func() error {
+			var err error
+			r, err = f(ctx)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -118,9 +120,11 @@ func (c *Client) ScanRegions(ctx context.Context, start, end []byte, limit int, 
 	rs, re := c.codec.EncodeRegionRange(start, end)
 	var got []*router.Region
 	err := c.retry(ctx, op, c.cfg.RPCBudget, func(ctx context.Context) error {
-		var err error
-		got, err = c.b.ScanRegions(ctx, rs, re, max(limit, 0), pdOptions(opts)...)
-		return err
+		return c.breaker.do(func() error {
+			var err error
+			got, err = c.b.ScanRegions(ctx, rs, re, max(limit, 0), pdOptions(opts)...)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -148,9 +152,11 @@ func (c *Client) BatchScanRegions(ctx context.Context, ranges []kv.KeyRange, lim
 		}
 		var got []*router.Region
 		err := c.retry(ctx, op, c.cfg.RPCBudget, func(ctx context.Context) error {
-			var err error
-			got, err = c.b.BatchScanRegions(ctx, krs, max(limit, 0), pdOptions(opts)...)
-			return err
+			return c.breaker.do(func() error {
+				var err error
+				got, err = c.b.BatchScanRegions(ctx, krs, max(limit, 0), pdOptions(opts)...)
+				return err
+			})
 		})
 		if err == nil {
 			return c.decodeRegions(got)
