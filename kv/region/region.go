@@ -102,11 +102,11 @@ func (r Reason) String() string {
 // entry is one cached region: immutable metadata plus the mutable working leader, TTL
 // and invalidation state, all accessed atomically.
 type entry struct {
-	meta        *metapb.Region // user-key space
-	peers       []*metapb.Peer // usable peers (tombstone/witness/empty-address filtered)
-	stores      []*Store       // stores[i] holds peers[i]
-	storeEpochs []uint32       // store epochs when the region was cached
-	downPeers   map[uint64]bool // peer IDs PD reported down (dropped from peers)
+	meta        *metapb.Region                 // user-key space
+	peers       []*metapb.Peer                 // usable peers (tombstone/witness/empty-address filtered)
+	stores      []*Store                       // stores[i] holds peers[i]
+	storeEpochs []uint32                       // store epochs when the region was cached
+	downPeers   map[uint64]bool                // peer IDs PD reported down (dropped from peers)
 	buckets     atomic.Pointer[metapb.Buckets] // nil unless loaded; replaced on BucketVersionNotMatch
 
 	leader      atomic.Int32 // index into peers of the working leader
