@@ -124,3 +124,11 @@ func TestEnumStrings(t *testing.T) {
 		}
 	}
 }
+
+func TestAccessLocationString(t *testing.T) {
+	for a, want := range map[AccessLocation]string{AccessUnknown: "unknown", AccessLocalZone: "local-zone", AccessCrossZone: "cross-zone"} {
+		if got := a.String(); got != want {
+			t.Errorf("%d: %q, want %q", a, got, want)
+		}
+	}
+}

@@ -29,6 +29,35 @@ type RPCStart struct {
 	StoreID  uint64
 	Addr     string
 	Attempt  int // 1 for the first try of this request, then 2, 3, ...
+	// Replicas is the number of voters and learners of the region (client-go's
+	// ReplicaNumber, the factor of a write's request-unit cost).
+	Replicas int
+	// Access says whether the target store is in the caller's zone: known only when the
+	// request matches store labels (replica reads with MatchLabels), as in client-go.
+	Access AccessLocation
+}
+
+// AccessLocation is where a request's target store is relative to the caller.
+type AccessLocation uint8
+
+const (
+	// AccessUnknown: the request named no labels to compare with.
+	AccessUnknown AccessLocation = iota
+	// AccessLocalZone: the target store matches the request's labels.
+	AccessLocalZone
+	// AccessCrossZone: the target store does not match them.
+	AccessCrossZone
+)
+
+// String names the location.
+func (a AccessLocation) String() string {
+	switch a {
+	case AccessLocalZone:
+		return "local-zone"
+	case AccessCrossZone:
+		return "cross-zone"
+	}
+	return "unknown"
 }
 
 // RPCEnd describes how a request ended.

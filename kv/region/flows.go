@@ -1,6 +1,10 @@
 package region
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/pingcap/kvproto/pkg/metapb"
+)
 
 // replicaFlows counts where the prefer-leader reads that targeted a store went (RC-15):
 // to the region's leader on that store, or to a follower on it because the leader's
@@ -26,4 +30,15 @@ func (s *selector) recordFlow(t *target) {
 	} else {
 		t.r.store.flows.toFollower.Add(1)
 	}
+}
+
+// replicaNumber counts the voters and learners of a region (client-go's ReplicaNumber).
+func replicaNumber(m *metapb.Region) int {
+	n := 0
+	for _, p := range m.GetPeers() {
+		if r := p.GetRole(); r == metapb.PeerRole_Voter || r == metapb.PeerRole_Learner {
+			n++
+		}
+	}
+	return max(n, 1)
 }

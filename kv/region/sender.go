@@ -259,7 +259,13 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 	var ev kv.RPCStart
 	if s.rpc != nil {
 		ev = kv.RPCStart{Method: fmt.Sprintf("%T", req), RegionID: a.region.meta.GetId(),
-			StoreID: a.target.r.store.id, Addr: a.addr, Attempt: n}
+			StoreID: a.target.r.store.id, Addr: a.addr, Attempt: n, Replicas: replicaNumber(a.region.meta)}
+		if labels := a.opts.MatchLabels; len(labels) > 0 {
+			ev.Access = kv.AccessCrossZone
+			if a.target.r.store.matchLabels(labels) {
+				ev.Access = kv.AccessLocalZone
+			}
+		}
 		ctx = s.rpc.TraceRPCStart(ctx, ev)
 	}
 	timeout := a.opts.AttemptTimeout

@@ -430,9 +430,15 @@ type recTracer struct {
 	rpcs    int
 	regions map[kv.RegionEventKind]int
 	bos     int
+	starts  []kv.RPCStart
 }
 
-func (r *recTracer) TraceRPCStart(ctx context.Context, _ kv.RPCStart) context.Context { return ctx }
+func (r *recTracer) TraceRPCStart(ctx context.Context, ev kv.RPCStart) context.Context {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts = append(r.starts, ev)
+	return ctx
+}
 func (r *recTracer) TraceRPCEnd(context.Context, kv.RPCEnd) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -474,6 +480,20 @@ func TestTracerAndTransportTypeCheck(t *testing.T) {
 	}
 	if tr.rpcs < 2 || tr.regions[kv.RegionLoaded] == 0 || tr.regions[kv.RegionLeaderChange] == 0 || tr.bos == 0 {
 		t.Errorf("tracer saw rpcs %d regions %v backoffs %d", tr.rpcs, tr.regions, tr.bos)
+	}
+	// RPC starts carry the replica count and, with labels, the access location (RPC-11).
+	if ev := tr.starts[0]; ev.Replicas != 3 || ev.Access != kv.AccessUnknown || ev.Attempt != 1 {
+		t.Errorf("first RPC start %+v", ev)
+	}
+	for zone, want := range map[string]kv.AccessLocation{"z2": kv.AccessLocalZone, "nowhere": kv.AccessCrossZone} {
+		tr.starts = nil
+		opts := &Options{ReplicaRead: ReadMixed, MatchLabels: []*metapb.StoreLabel{{Key: "zone", Value: zone}}}
+		if _, err := Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](context.Background(), s, []byte("a"), &kvrpcpb.RawGetRequest{}, opts); err != nil {
+			t.Fatal(err)
+		}
+		if got := tr.starts[0].Access; got != want || got.String() == "" {
+			t.Errorf("zone %s: access %v, want %v", zone, got, want)
+		}
 	}
 	// A transport answering with the wrong type is reported, not panicking.
 	_, err := Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawPutResponse](context.Background(), s, []byte("a"), &kvrpcpb.RawGetRequest{}, nil)
