@@ -41,6 +41,7 @@ func (t *tikvServer) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) error
 				defer sendMu.Unlock()
 				_ = stream.Send(&tikvpb.BatchCommandsResponse{
 					Responses: []*tikvpb.BatchCommandsResponse_Response{resp}, RequestIds: []uint64{id},
+					HealthFeedback: t.store.feedback(),
 				})
 			}()
 		}
@@ -110,6 +111,9 @@ func (t *tikvServer) dispatch(ctx context.Context, req *tikvpb.BatchCommandsRequ
 		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_BroadcastTxnStatus{BroadcastTxnStatus: r}}, err
 	case *tikvpb.BatchCommandsRequest_Request_Empty:
 		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_Empty{Empty: &tikvpb.BatchCommandsEmptyResponse{TestId: c.Empty.TestId}}}, nil
+	case *tikvpb.BatchCommandsRequest_Request_GetHealthFeedback:
+		r, err := t.GetHealthFeedback(ctx, c.GetHealthFeedback)
+		return &R{Cmd: &tikvpb.BatchCommandsResponse_Response_GetHealthFeedback{GetHealthFeedback: r}}, err
 	}
 	return t.dispatchRaw(ctx, req)
 }

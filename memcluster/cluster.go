@@ -175,6 +175,7 @@ type store struct {
 	srv     *grpc.Server
 	up      bool
 	done    chan struct{}
+	health  healthState // health.go
 }
 
 // start listens on addr and serves the TiKV services.

@@ -14,7 +14,9 @@
 // the plain bytes of API v1 raw keys. [Cluster.Split], [Cluster.Merge],
 // [Cluster.TransferLeader], [Cluster.StopStore] and [Cluster.StartStore] (optionally on a
 // new address) change the topology; PD reports changes at once (no heartbeat lag), while
-// clients learn them from region errors as they would from TiKV.
+// clients learn them from region errors as they would from TiKV. [Cluster.SetSlowScore]
+// makes a store report itself slow through TiKV's health feedback (on every BatchCommands
+// response and from GetHealthFeedback).
 //
 // Every request is checked like TiKV checks it, in TiKV's order: the context's peer must
 // be on the receiving store (StoreNotMatch), the region must exist with a peer there

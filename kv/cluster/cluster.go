@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"go.uber.org/zap"
 
 	"github.com/tikvsql/tikvsql/internal/codec"
@@ -158,6 +160,17 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Tracer != nil {
 		rcfg.Tracer = cfg.Tracer
 	}
+	// TiKV's health feedback arrives on batch streams before the cache exists.
+	var cacheRef atomic.Pointer[region.Cache]
+	userFeedback := rcfg.OnHealthFeedback
+	rcfg.OnHealthFeedback = func(addr string, fb *kvrpcpb.HealthFeedback) {
+		if c := cacheRef.Load(); c != nil {
+			c.ReportHealth(fb.GetStoreId(), int(fb.GetSlowScore()))
+		}
+		if userFeedback != nil {
+			userFeedback(addr, fb)
+		}
+	}
 	pdc, err := pd.New(ctx, pcfg)
 	if err != nil {
 		return nil, err
@@ -175,6 +188,9 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	gcfg := cfg.Region
 	gcfg.Codec = pdc.Codec()
 	gcfg.Prober = m
+	if gcfg.RequestHealthFeedback == nil {
+		gcfg.RequestHealthFeedback = healthFeedback(rc)
+	}
 	if cfg.Tracer != nil {
 		gcfg.Tracer = cfg.Tracer
 	}
@@ -188,6 +204,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		scfg.Tracer = cfg.Tracer
 	}
 	cache := region.New(pdc, gcfg)
+	cacheRef.Store(cache)
 	return &Cluster{
 		pd:     pdc,
 		rpc:    rc,

@@ -88,9 +88,9 @@ func (c *Cache) Len() int {
 	return c.idx.len()
 }
 
-// background runs TTL GC every GCInterval, probes unreachable stores every
-// UnreachableRetry, re-reads stores from PD every StoreRefreshInterval and reloads
-// Config.RefreshRanges every RefreshInterval.
+// background runs TTL GC every GCInterval, probes unreachable stores (and asks stores
+// with a stale TiKV slow score for feedback) every UnreachableRetry, re-reads stores from
+// PD every StoreRefreshInterval and reloads Config.RefreshRanges every RefreshInterval.
 func (c *Cache) background(ctx context.Context) {
 	defer c.wg.Done()
 	gc := time.NewTicker(c.cfg.GCInterval)
@@ -118,6 +118,9 @@ func (c *Cache) background(ctx context.Context) {
 		case <-probe.C:
 			if c.prober != nil {
 				c.stores.probeUnreachable(ctx, c.prober, c.cfg.StoreLivenessTimeout)
+			}
+			if c.cfg.RequestHealthFeedback != nil {
+				c.stores.refreshFeedback(ctx, c.cfg.RequestHealthFeedback, c.cfg.HealthFeedbackInterval, c.cfg.StoreLivenessTimeout)
 			}
 		}
 	}

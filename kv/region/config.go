@@ -56,6 +56,12 @@ type Config struct {
 	Prober Prober
 	// Tracer receives region events when it implements kv.RegionTracer.
 	Tracer kv.Tracer
+	// RequestHealthFeedback, when not nil, is how the background loop asks a store for
+	// its health feedback when TiKV last reported it slow more than
+	// HealthFeedbackInterval (15 s) ago (RC-10); fresh feedback normally arrives with
+	// batch responses through Cache.ReportHealth.
+	RequestHealthFeedback  HealthFeedbackRequester
+	HealthFeedbackInterval time.Duration
 
 	// Now and Rand replace the clock and random source in tests (time.Now,
 	// math/rand/v2.Int64N).
@@ -77,6 +83,7 @@ func (c Config) withDefaults() Config {
 	def(&c.UnreachableRetry, time.Second)
 	def(&c.SlowLatency, time.Second)
 	def(&c.StoreRefreshInterval, 15*time.Second)
+	def(&c.HealthFeedbackInterval, DefaultHealthFeedbackInterval)
 	if c.GCBatch <= 0 {
 		c.GCBatch = 50
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,7 +50,12 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func TestBatchedCallRoundTrip(t *testing.T) {
 	f := startFake(t, nil)
-	c := newClient(t, Config{})
+	var feedbacks atomic.Int64
+	c := newClient(t, Config{OnHealthFeedback: func(addr string, fb *kvrpcpb.HealthFeedback) {
+		if addr == f.addr && fb.GetStoreId() == 7 {
+			feedbacks.Add(1)
+		}
+	}})
 	ctx := context.Background()
 	for i := range 20 {
 		k := fmt.Sprintf("k%d", i)
@@ -66,6 +72,10 @@ func TestBatchedCallRoundTrip(t *testing.T) {
 	}
 	if h := c.HealthFeedback(f.addr); h == nil || h.StoreId != 7 {
 		t.Fatalf("HealthFeedback = %v", h)
+	}
+	// The listener hears each feedback sequence number once (the fake always sends 0).
+	if n := feedbacks.Load(); n != 1 {
+		t.Fatalf("OnHealthFeedback called %d times, want 1", n)
 	}
 }
 

@@ -9,8 +9,10 @@ import (
 	"net"
 	"time"
 
-	"github.com/tikvsql/tikvsql/kv"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"google.golang.org/grpc"
+
+	"github.com/tikvsql/tikvsql/kv"
 )
 
 // BatchPolicy says when the send loop waits a little for more requests before sending a
@@ -111,6 +113,11 @@ type Config struct {
 	// SweepInterval is how often abandoned requests are reclaimed from in-flight tables.
 	// Default 100ms.
 	SweepInterval time.Duration
+	// OnHealthFeedback, when not nil, is called with the store address whenever a
+	// BatchCommands response carries health feedback with a new sequence number (TiKV
+	// attaches its slow score to batch responses, RC-10); kv/cluster passes it to the
+	// region cache. It runs on the stream's receive loop and must be quick.
+	OnHealthFeedback func(addr string, fb *kvrpcpb.HealthFeedback)
 }
 
 // TLSFiles names PEM files for TLS (see internal/tlsconfig).

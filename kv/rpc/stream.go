@@ -176,7 +176,10 @@ func (s *stream) recvLoop(cs grpc.ClientStream) error {
 		in.buf.Free()
 		s.b.load.Store(f.load)
 		if f.health != nil {
-			s.b.health.Store(f.health)
+			old := s.b.health.Swap(f.health)
+			if cb := s.b.c.cfg.OnHealthFeedback; cb != nil && (old == nil || old.GetFeedbackSeqNo() != f.health.GetFeedbackSeqNo()) {
+				cb(s.b.addr, f.health)
+			}
 		}
 		f.reset()
 		s.b.released(total, normal)
