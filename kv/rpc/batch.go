@@ -103,8 +103,13 @@ func (b *batchConn) sendLoop() {
 			return
 		}
 		high, normal = b.q.drain(high, normal)
-		if n := len(high) + len(normal); n > 0 && n < b.c.cfg.MaxBatchSize && b.shouldWait() {
-			high, normal = b.waitMore(high, normal)
+		if n := len(high) + len(normal); n > 0 && n < b.c.cfg.MaxBatchSize {
+			switch {
+			case b.overloaded(): // overload.go
+				high, normal = b.waitOverloaded(high, normal)
+			case b.shouldWait():
+				high, normal = b.waitMore(high, normal)
+			}
 		}
 		high, normal = b.flush(high, normal)
 	}

@@ -344,3 +344,44 @@ func TestAdaptiveBatchingCorrectness(t *testing.T) {
 	}
 	t.Logf("%d requests in %d messages", f.requests.Load(), f.messages.Load())
 }
+
+// A store reporting a transport-layer load above OverloadThreshold gets fuller batches:
+// requests wait (up to OverloadWait) until OverloadBatchSize of them are queued, even
+// under the no-wait policy; below the threshold nothing waits.
+// client-go: internal/client/client_batch.go (OverloadThreshold, MaxBatchWaitTime,
+// BatchWaitSize), no test of its own.
+func TestOverloadBatching(t *testing.T) {
+	for _, tc := range []struct {
+		threshold uint64
+		wantMsgs  int64 // messages for the 4 staggered requests
+	}{
+		{threshold: 10, wantMsgs: 1}, // the fake reports load 42: overloaded
+		{threshold: 100, wantMsgs: 4},
+	} {
+		f := startFake(t, nil)
+		c := newClient(t, Config{ConnectionCount: 1, BatchPolicy: BatchNoWait,
+			OverloadThreshold: tc.threshold, OverloadWait: 10 * time.Second, OverloadBatchSize: 4})
+		ctx := context.Background()
+		if _, err := rawGet(ctx, c, f.addr, "warm", CallOptions{}); err != nil { // learns the load
+			t.Fatal(err)
+		}
+		base := f.messages.Load()
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Go(func() {
+				k := fmt.Sprintf("k%d", i)
+				if v, err := rawGet(ctx, c, f.addr, k, CallOptions{}); err != nil || v != k {
+					t.Errorf("RawGet(%s) = %q, %v", k, v, err)
+				}
+			})
+			if tc.wantMsgs > 1 {
+				// Not overloaded: each request goes out alone before the next starts.
+				waitFor(t, "the request to be sent", func() bool { return f.messages.Load() == base+int64(i)+1 })
+			}
+		}
+		wg.Wait()
+		if got := f.messages.Load() - base; got != tc.wantMsgs {
+			t.Errorf("threshold %d: 4 requests in %d messages, want %d", tc.threshold, got, tc.wantMsgs)
+		}
+	}
+}

@@ -63,6 +63,14 @@ type Config struct {
 	// MaxInflightRequests bounds the requests of normal priority sent to one store and not
 	// yet answered; PriorityHigh requests are not bounded. 0 means unbounded.
 	MaxInflightRequests int
+	// OverloadThreshold, OverloadWait and OverloadBatchSize batch harder for a store
+	// whose reported transport-layer load is above OverloadThreshold: the send loop waits
+	// up to OverloadWait for OverloadBatchSize requests (default DefaultOverloadBatchSize)
+	// whatever the BatchPolicy. Off unless OverloadThreshold and OverloadWait are set
+	// (client-go's OverloadThreshold 200, MaxBatchWaitTime 0, BatchWaitSize 8).
+	OverloadThreshold uint64
+	OverloadWait      time.Duration
+	OverloadBatchSize int
 
 	// KeepAliveTime is the idle time after which a connection is pinged. Default 10s.
 	// gRPC does not ping more often than every 10s; smaller values are raised to 10s.
