@@ -22,7 +22,7 @@ func TestHealthFeedbackReachesTheCache(t *testing.T) {
 	tg := testcluster.Memory(t, memcluster.Options{Stores: 1})
 	cfg := tg.Config(cluster.Raw)
 	cfg.Region.HealthFeedbackInterval = 50 * time.Millisecond
-	cfg.Region.UnreachableRetry = 10 * time.Millisecond
+	cfg.Region.HealthTickInterval = 10 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := cluster.Open(ctx, cfg)

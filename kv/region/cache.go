@@ -88,9 +88,10 @@ func (c *Cache) Len() int {
 	return c.idx.len()
 }
 
-// background runs TTL GC every GCInterval, probes unreachable stores (and asks stores
-// with a stale TiKV slow score for feedback) every UnreachableRetry, re-reads stores from
-// PD every StoreRefreshInterval and reloads Config.RefreshRanges every RefreshInterval.
+// background runs TTL GC every GCInterval, probes unreachable stores every
+// UnreachableRetry, re-reads stores from PD every StoreRefreshInterval, updates slow
+// scores (and asks stores with a stale TiKV slow score for feedback) every
+// HealthTickInterval and reloads Config.RefreshRanges every RefreshInterval.
 func (c *Cache) background(ctx context.Context) {
 	defer c.wg.Done()
 	gc := time.NewTicker(c.cfg.GCInterval)
@@ -99,6 +100,8 @@ func (c *Cache) background(ctx context.Context) {
 	defer probe.Stop()
 	refresh := time.NewTicker(c.cfg.StoreRefreshInterval)
 	defer refresh.Stop()
+	health := time.NewTicker(c.cfg.HealthTickInterval)
+	defer health.Stop()
 	var ranges <-chan time.Time
 	if len(c.cfg.RefreshRanges) > 0 {
 		t := time.NewTicker(c.cfg.RefreshInterval)
@@ -119,6 +122,8 @@ func (c *Cache) background(ctx context.Context) {
 			if c.prober != nil {
 				c.stores.probeUnreachable(ctx, c.prober, c.cfg.StoreLivenessTimeout)
 			}
+		case <-health.C:
+			c.stores.tickSlowScores()
 			if c.cfg.RequestHealthFeedback != nil {
 				c.stores.refreshFeedback(ctx, c.cfg.RequestHealthFeedback, c.cfg.HealthFeedbackInterval, c.cfg.StoreLivenessTimeout)
 			}

@@ -45,9 +45,10 @@ type Config struct {
 	// from PD (15 s), so that address and label changes and tombstones are noticed
 	// without waiting for a failure (RC-8).
 	StoreRefreshInterval time.Duration
-	// SlowLatency is the latency above which a request counts against its store's slow
-	// score (1 s) (RC-11).
-	SlowLatency time.Duration
+	// HealthTickInterval is how often the background loop closes the accounting interval
+	// of every store's slow score and asks stores with stale TiKV feedback for a fresh one
+	// (15 s, client-go's store health tick) (RC-10, RC-11).
+	HealthTickInterval time.Duration
 	// Codec decodes region keys that TiKV reports in EpochNotMatch errors into user keys;
 	// use the PD client's Codec(). Nil means TiKV's keys are already user keys.
 	Codec codec.Codec
@@ -81,7 +82,7 @@ func (c Config) withDefaults() Config {
 	def(&c.JoinWait, 100*time.Millisecond)
 	def(&c.StoreLivenessTimeout, time.Second)
 	def(&c.UnreachableRetry, time.Second)
-	def(&c.SlowLatency, time.Second)
+	def(&c.HealthTickInterval, 15*time.Second)
 	def(&c.StoreRefreshInterval, 15*time.Second)
 	def(&c.HealthFeedbackInterval, DefaultHealthFeedbackInterval)
 	if c.GCBatch <= 0 {

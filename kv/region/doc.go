@@ -32,9 +32,11 @@
 // store through the
 // transport's optional Prober; a store that does not answer is unreachable for
 // Config.UnreachableRetry and is probed again by the background loop, so it comes back
-// as soon as it answers. Each store has a slow score (request latency, ServerIsBusy
-// without an estimated wait, TiKV's own health feedback via Cache.ReportHealth) and an
-// estimated wait (ServerIsBusy.EstimatedWaitMs) that the replica selector uses.
+// as soon as it answers. Each store has a slow score (how its request latency moves
+// against its request volume, interval by interval; ServerIsBusy without an estimated
+// wait; TiKV's own health feedback via Cache.ReportHealth, refreshed with
+// GetHealthFeedback when stale) and an estimated wait (ServerIsBusy.EstimatedWaitMs)
+// that the replica selector uses.
 //
 // # Routing a request
 //

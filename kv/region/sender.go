@@ -287,7 +287,7 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 	}
 	d := time.Since(start)
 	if err == nil {
-		a.target.r.store.slow.observe(d, s.cache.cfg.SlowLatency)
+		a.target.r.store.slow.observe(d)
 	}
 	if s.rpc != nil {
 		end := kv.RPCEnd{RPCStart: ev, Duration: d, Err: err}

@@ -16,29 +16,63 @@ import (
 func TestSlowScore(t *testing.T) {
 	var s slowScore
 	now := time.Unix(100, 0)
-	if s.isSlow(now) {
-		t.Fatal("new store slow")
+	if s.isSlow(now) || s.score(now) != 1 {
+		t.Fatalf("new store: score %d", s.score(now))
 	}
-	for i := 0; i < 8; i++ {
-		s.observe(2*time.Second, time.Second)
+	// A steady load at a steady latency stays healthy.
+	interval := func(n int, latency time.Duration) {
+		for range n {
+			s.observe(latency)
+		}
+		s.tick()
 	}
-	if !s.isSlow(now) {
-		t.Errorf("8 slow requests: score %d", s.score(now))
+	for range 12 {
+		interval(100, 5*time.Millisecond)
 	}
-	for i := 0; i < 10; i++ {
-		s.observe(time.Millisecond, time.Second)
+	if got := s.score(now); got != 1 {
+		t.Fatalf("steady load: score %d", got)
 	}
-	if s.isSlow(now) {
-		t.Errorf("fast requests did not lower the score: %d", s.score(now))
+	// Fewer requests getting through, each much slower: the store is getting slow, and
+	// the score grows by the ratio of the changes each interval until it is slow.
+	var rises []int
+	for range 4 {
+		interval(50, 50*time.Millisecond)
+		rises = append(rises, s.score(now))
 	}
-	s.observe(31*time.Second, time.Second)
+	if !s.isSlow(now) || rises[0] <= 1 || rises[1] <= rises[0] {
+		t.Fatalf("a store slowing down: scores %v", rises)
+	}
+	// More requests at a higher latency is load, not slowness: the score falls.
+	before := s.score(now)
+	interval(400, 60*time.Millisecond)
+	if got := s.score(now); got >= before {
+		t.Fatalf("more load: score %d after %d", got, before)
+	}
+	// Quiet intervals bring it back down to 1.
+	for range 60 {
+		s.tick()
+	}
+	if got := s.score(now); got != 1 {
+		t.Fatalf("after quiet intervals: score %d", got)
+	}
+	// A 30 s request or markSlow: slow at once.
+	s.observe(31 * time.Second)
 	if s.score(now) != maxSlowScore {
 		t.Errorf("a 30 s request: score %d", s.score(now))
 	}
+	var m slowScore
+	m.markSlow(now)
+	if !m.isSlow(now) {
+		t.Error("markSlow did not make the store slow")
+	}
+	// TiKV's score decays linearly, 20 points a minute.
 	var fb slowScore
 	fb.feedback(100, now)
-	if !fb.isSlow(now) || fb.isSlow(now.Add(2*time.Minute)) {
-		t.Errorf("TiKV feedback decay: %d then %d", fb.score(now), fb.score(now.Add(2*time.Minute)))
+	if got := fb.score(now.Add(30 * time.Second)); got != 90 {
+		t.Errorf("TiKV score after 30 s: %d, want 90", got)
+	}
+	if !fb.isSlow(now) || fb.isSlow(now.Add(70*time.Second)) {
+		t.Errorf("TiKV feedback decay: %d then %d", fb.score(now), fb.score(now.Add(70*time.Second)))
 	}
 }
 
