@@ -270,4 +270,3 @@ func (c *storeCache) probe(ctx context.Context, p Prober, addr string, timeout t
 	close(call.done)
 	return call.err
 }
-
