@@ -435,7 +435,7 @@ func (c *Cache) newRegion(ctx context.Context, pr *pd.Region, leaderStore *uint6
 		for _, p := range pr.DownPeers {
 			r.downPeers[p.GetId()] = true
 		}
-		r.expireOnTTL = true
+		r.expireOnTTL.Store(true)
 	}
 	for _, p := range pr.Meta.GetPeers() {
 		if p.GetIsWitness() && p.GetStoreId() != leaderID || r.downPeers[p.GetId()] {

@@ -574,3 +574,32 @@ func TestDownPeersAreNotUsed(t *testing.T) {
 		}
 	}
 }
+
+// A region with a store found unreachable stops sliding its TTL, so it is reloaded from
+// PD on schedule even while used (client-go: region_cache.go gcRoundFunc marking
+// needExpireAfterTTL; RC-4).
+func TestUnreachableStoreStopsTTLSliding(t *testing.T) {
+	f := newFakeCluster(3)
+	var now atomic.Int64
+	now.Store(time.Unix(100, 0).UnixNano())
+	c := New(f, Config{Now: func() time.Time { return time.Unix(0, now.Load()) }, Rand: func(int64) int64 { return 0 },
+		UnreachableRetry: time.Hour, Prober: f})
+	defer c.Close()
+	loc := mustLocate(t, c, "a")
+	now.Add(int64(599 * time.Second))
+	mustLocate(t, c, "a") // slides: reachable stores
+	st, err := c.Store(context.Background(), c.region(loc.Region).stores[1].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.stores.markUnreachable(st, time.Hour)
+	mustLocate(t, c, "a") // reloaded (the store's epoch moved); stops sliding from here
+	now.Add(int64(599 * time.Second))
+	mustLocate(t, c, "a")
+	calls := f.pdRegion.Load()
+	now.Add(int64(2 * time.Second))
+	mustLocate(t, c, "a")
+	if f.pdRegion.Load() == calls {
+		t.Error("a region with an unreachable store slid its TTL")
+	}
+}

@@ -112,7 +112,7 @@ type entry struct {
 	leader      atomic.Int32 // index into peers of the working leader
 	ttl         atomic.Int64 // unix nanos after which the entry expires
 	invalid     atomic.Int32 // Reason, ReasonNone while valid
-	expireOnTTL bool         // TTL does not slide on access (down peers)
+	expireOnTTL atomic.Bool  // TTL no longer slides on access (down peers, an unreachable store)
 }
 
 // VerID returns the region's version identity.
@@ -159,7 +159,9 @@ func (r *entry) invalidate(reason Reason) bool {
 func (r *entry) reason() Reason { return Reason(r.invalid.Load()) }
 
 // usable reports whether r may still serve lookups at now: not invalidated, not expired
-// and no store of it changed since it was cached. It slides the TTL (RC-4).
+// and no store of it changed since it was cached. It slides the TTL (RC-4), unless the
+// region had down peers or one of its stores has been found unreachable: such a region
+// expires on schedule and is reloaded.
 func (r *entry) usable(now time.Time, nextTTL func(time.Time) int64) bool {
 	if r.reason() != ReasonNone {
 		return false
@@ -174,8 +176,17 @@ func (r *entry) usable(now time.Time, nextTTL func(time.Time) int64) bool {
 	if now.UnixNano() > deadline {
 		return false
 	}
-	if !r.expireOnTTL {
-		r.ttl.CompareAndSwap(deadline, nextTTL(now))
+	if r.expireOnTTL.Load() {
+		return true
 	}
+	for _, s := range r.stores {
+		if !s.Reachable(now) {
+			// Expire on schedule so that the region is reloaded from PD, which may know
+			// a new leader or peer list by then (client-go's needExpireAfterTTL).
+			r.expireOnTTL.Store(true)
+			return true
+		}
+	}
+	r.ttl.CompareAndSwap(deadline, nextTTL(now))
 	return true
 }
