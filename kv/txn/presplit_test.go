@@ -1,0 +1,305 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvsql/tikvsql/internal/testcluster"
+	"github.com/tikvsql/tikvsql/kv/rpc"
+	"github.com/tikvsql/tikvsql/memcluster"
+)
+
+// splitSpy records, in order, the SplitRegion and prewrite requests TiKV applied
+// (answers with a region error are left out) and counts every SplitRegion attempt.
+type splitSpy struct {
+	mu        sync.Mutex
+	events    []string // "split" or "prewrite"
+	splitKeys int      // split keys of applied SplitRegion requests
+	attempts  int      // SplitRegion requests sent
+	prewrites []*kvrpcpb.PrewriteRequest
+}
+
+func (s *splitSpy) interceptor() rpc.Interceptor {
+	return rpc.Interceptor{Name: "splitspy", Wrap: func(next rpc.Invoker) rpc.Invoker {
+		return func(ctx context.Context, inv *rpc.Invocation) (any, error) {
+			resp, err := next(ctx, inv)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if _, ok := inv.Request.(*kvrpcpb.SplitRegionRequest); ok {
+				s.attempts++
+			}
+			if err != nil {
+				return resp, err
+			}
+			if r, ok := resp.(interface{ GetRegionError() *errorpb.Error }); ok && r.GetRegionError() != nil {
+				return resp, err
+			}
+			switch req := inv.Request.(type) {
+			case *kvrpcpb.SplitRegionRequest:
+				s.events = append(s.events, "split")
+				s.splitKeys += len(req.GetSplitKeys())
+			case *kvrpcpb.PrewriteRequest:
+				s.events = append(s.events, "prewrite")
+				s.prewrites = append(s.prewrites, req)
+			}
+			return resp, err
+		}
+	}}
+}
+
+// prewriteRegions returns the distinct regions prewrites went to and the most
+// mutations one prewrite carried.
+func (s *splitSpy) prewriteRegions() (regions, most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[uint64]bool{}
+	for _, p := range s.prewrites {
+		seen[p.GetContext().GetRegionId()] = true
+		most = max(most, len(p.GetMutations()))
+	}
+	return len(seen), most
+}
+
+// splitsFirst reports whether every split came before the first prewrite.
+func (s *splitSpy) splitsFirst() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !strings.Contains(strings.Join(s.events, ","), "prewrite,split")
+}
+
+func (s *splitSpy) counts() (splitKeys, attempts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.splitKeys, s.attempts
+}
+
+// lowPreSplit lowers the thresholds: regions that get 100 keys are cut every KiB.
+func lowPreSplit(cfg *Config) {
+	cfg.PreSplitDetectThreshold = 100
+	cfg.PreSplitSizeThreshold = 1 << 10
+}
+
+// openSpy opens a client whose SplitRegion and prewrite requests s records.
+func openSpy(t *testing.T, tg testcluster.Target, s *splitSpy, mod ...func(*Config)) *Client {
+	return open(t, tg, append([]func(*Config){func(cfg *Config) {
+		cfg.RPC.Interceptors = append(cfg.RPC.Interceptors, s.interceptor())
+	}}, mod...)...)
+}
+
+// sizedPairs returns n keys under p with values that make every pair exactly size
+// bytes of key plus value.
+func sizedPairs(p string, n, size int) []string {
+	kvs := make([]string, 0, 2*n)
+	for i := range n {
+		k := fmt.Sprintf("%s%05d", p, i)
+		kvs = append(kvs, k, strings.Repeat("v", size-len(k)))
+	}
+	return kvs
+}
+
+// checkPairs reads the pairs under p back and compares them with kvs.
+func checkPairs(t *testing.T, c *Client, p string, kvs []string) {
+	t.Helper()
+	ctx := testCtx(t)
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tx.Scan(ctx, []byte(p), []byte(p+"\xff"), len(kvs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(kvs)/2 {
+		t.Fatalf("read %d pairs back, want %d", len(got), len(kvs)/2)
+	}
+	for i, kv := range got {
+		if string(kv.Key) != kvs[2*i] || string(kv.Value) != kvs[2*i+1] {
+			t.Fatalf("pair %d: %q, want %q", i, kv.Key, kvs[2*i])
+		}
+	}
+}
+
+// client-go: txnkv/transaction/2pc.go groupMutations / preSplitRegion (client-go tests
+// it only through the ConfigProbe thresholds; this is our own test of the same rule).
+// A commit of 400 pairs of 128 bytes into one region, with the thresholds at 100
+// mutations and 1 KiB, splits the region at every 8th key (50 split keys) before the
+// first prewrite; prewrite then finds 51 regions of at most 8 mutations; the data is
+// intact.
+func TestPreSplitLargeCommit(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		s := &splitSpy{}
+		c := openSpy(t, tg, s, twoPhase, lowPreSplit)
+		p := prefix(t)
+		kvs := sizedPairs(p, 400, 128)
+		if err := commitPairs(t, c, nil, kvs...); err != nil {
+			t.Fatal(err)
+		}
+		checkPairs(t, c, p, kvs)
+		keys, _ := s.counts()
+		if !s.splitsFirst() {
+			t.Error("a region was split after prewrite began")
+		}
+		regions, most := s.prewriteRegions()
+		if tg.Mem == nil { // a real cluster may have split the prefix already
+			t.Logf("%d split keys, prewrites in %d regions (at most %d mutations)", keys, regions, most)
+			return
+		}
+		if keys != 50 {
+			t.Errorf("%d split keys sent, want 50", keys)
+		}
+		if regions != 51 || most > 8 {
+			t.Errorf("prewrites went to %d regions with up to %d mutations, want 51 regions of at most 8", regions, most)
+		}
+	})
+}
+
+// A split TiKV refuses (an injected RaftEntryTooLarge) is logged, and the commit goes
+// on into the unsplit region.
+func TestPreSplitFailureStillCommits(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		if tg.Mem == nil {
+			t.Skip("needs fault injection")
+		}
+		defer tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+			if r.Method != "SplitRegion" {
+				return nil
+			}
+			return &memcluster.Fault{RegionError: &errorpb.Error{Message: "injected", RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}}
+		})()
+		s := &splitSpy{}
+		c := openSpy(t, tg, s, twoPhase, lowPreSplit)
+		p := prefix(t)
+		kvs := sizedPairs(p, 400, 128)
+		if err := commitPairs(t, c, nil, kvs...); err != nil {
+			t.Fatal(err)
+		}
+		checkPairs(t, c, p, kvs)
+		keys, attempts := s.counts()
+		if attempts == 0 || keys != 0 {
+			t.Errorf("%d SplitRegion attempts, %d split keys applied; want some attempts, none applied", attempts, keys)
+		}
+		if regions, _ := s.prewriteRegions(); regions != 1 {
+			t.Errorf("prewrites went to %d regions, want 1", regions)
+		}
+	})
+}
+
+// Commits below the thresholds never split: fewer mutations than the threshold, the
+// default thresholds, a negative threshold, and a commit that fits one prewrite
+// request, which keeps 1PC.
+func TestPreSplitSmallCommits(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		cases := []struct {
+			name  string
+			mod   []func(*Config)
+			n     int
+			size  int
+			proto string
+		}{
+			{"under threshold", []func(*Config){twoPhase, lowPreSplit}, 99, 1 << 10, "2pc"},
+			{"defaults", []func(*Config){twoPhase}, 400, 128, "2pc"},
+			{"disabled", []func(*Config){twoPhase, lowPreSplit, func(cfg *Config) { cfg.PreSplitDetectThreshold = -1 }}, 400, 128, "2pc"},
+			{"one request", []func(*Config){lowPreSplit, func(cfg *Config) { cfg.DisableAsyncCommit = true }}, 120, 100, "1pc"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s := &splitSpy{}
+				w := &wire{}
+				c := openSpy(t, tg, s, append([]func(*Config){func(cfg *Config) { cfg.Tracer = w }}, tc.mod...)...)
+				p := prefix(t)
+				kvs := sizedPairs(p, tc.n, tc.size)
+				if err := commitPairs(t, c, nil, kvs...); err != nil {
+					t.Fatal(err)
+				}
+				checkPairs(t, c, p, kvs)
+				if _, attempts := s.counts(); attempts != 0 {
+					t.Errorf("%d SplitRegion requests, want none", attempts)
+				}
+				if _, _, last := w.snapshot(); tg.Mem != nil && last.Protocol != tc.proto {
+					t.Errorf("protocol %q, want %q", last.Protocol, tc.proto)
+				}
+			})
+		}
+	})
+}
+
+// The wait for the scatter is bounded by PreSplitScatterWait: PD reports the scatter of
+// every new region running for ever, and the commit still succeeds once the wait ends.
+func TestPreSplitScatterWaitBounded(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		if tg.Mem == nil {
+			t.Skip("needs a scatter that never ends")
+		}
+		// New regions take IDs above every ID in use: make them all scatter for ever.
+		var top uint64
+		for _, r := range tg.Mem.Regions() {
+			top = max(top, r.Meta.GetId())
+			for _, peer := range r.Meta.GetPeers() {
+				top = max(top, peer.GetId())
+			}
+		}
+		for id := top + 1; id <= top+1000; id++ {
+			tg.Mem.SetScatterRunning(id, 1<<30)
+		}
+		const wait = 300 * time.Millisecond
+		s := &splitSpy{}
+		c := openSpy(t, tg, s, twoPhase, lowPreSplit, func(cfg *Config) { cfg.PreSplitScatterWait = wait })
+		p := prefix(t)
+		kvs := sizedPairs(p, 400, 128)
+		start := time.Now()
+		if err := commitPairs(t, c, nil, kvs...); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took < wait {
+			t.Errorf("commit took %v, expected it to wait %v for the scatter", took, wait)
+		}
+		checkPairs(t, c, p, kvs)
+		if keys, _ := s.counts(); keys != 50 {
+			t.Errorf("%d split keys, want 50", keys)
+		}
+	})
+}
+
+// The caller's ctx bounds the pre-split: a SplitRegion that outlasts it fails the
+// commit with ctx's error, before anything is prewritten.
+func TestPreSplitHonoursContext(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		if tg.Mem == nil {
+			t.Skip("needs a slow SplitRegion")
+		}
+		defer tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+			if r.Method != "SplitRegion" {
+				return nil
+			}
+			return &memcluster.Fault{Delay: time.Minute}
+		})()
+		s := &splitSpy{}
+		c := openSpy(t, tg, s, twoPhase, lowPreSplit)
+		p := prefix(t)
+		kvs := sizedPairs(p, 400, 128)
+		tx, err := c.Begin(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustSet(t, tx, kvs...)
+		ctx, cancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
+		defer cancel()
+		if err := tx.Commit(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("commit: %v, want a deadline error", err)
+		}
+		if regions, _ := s.prewriteRegions(); regions != 0 {
+			t.Errorf("prewrites sent to %d regions, want none", regions)
+		}
+		if v := get(t, c, kvs[0]); v != "" {
+			t.Errorf("%s = %q after the failed commit", kvs[0], v)
+		}
+	})
+}
