@@ -75,11 +75,19 @@ func (cm *committer) preSplit(ctx context.Context) error {
 	if len(batchBySize(cm.muts, cm.c.cfg.CommitBatchSize, mutationSize)) <= 1 {
 		return nil
 	}
-	_, err := preSplitItems(ctx, cm.c, cm.startTS, cm.muts, func(m mutation) []byte { return m.key }, mutationSize)
+	_, err := preSplitItems(ctx, cm.c, cm.startTS, cm.muts, mutationKey, mutationSize)
 	return err
 }
 
-func mutationSize(m mutation) int { return len(m.key) + len(m.value) }
+func mutationKey(m mutation) []byte { return m.key }
+func mutationSize(m mutation) int   { return len(m.key) + len(m.value) }
+
+// preSplitLocks pre-splits for a pessimistic lock request of keys (client-go pre-splits
+// every action's region groups; locks carry no value, so keys alone count).
+func (c *Client) preSplitLocks(ctx context.Context, startTS uint64, keys [][]byte) error {
+	_, err := preSplitItems(ctx, c, startTS, keys, func(k []byte) []byte { return k }, func(k []byte) int { return len(k) })
+	return err
+}
 
 // sizedKey is a key with the bytes it adds to its region.
 type sizedKey struct {
@@ -120,7 +128,7 @@ func preSplitItems[T any](ctx context.Context, c *Client, startTS uint64, items 
 		}
 		c.log.Info("txn: commit writes many keys into one region; pre-splitting it",
 			zap.Uint64("region", g.region), zap.Int("keys", len(g.keys)), zap.Uint64("startTS", startTS))
-		splitKeys := preSplitKeys(g.keys, c.cfg.PreSplitSizeThreshold)
+		splitKeys := splitPoints(g.keys, c.cfg.PreSplitSizeThreshold)
 		if len(splitKeys) == 0 {
 			continue
 		}
@@ -183,9 +191,9 @@ func groupSizedKeys(ctx context.Context, c *Client, keys []sizedKey) ([]sizedGro
 	return groups, nil
 }
 
-// preSplitKeys returns the split keys of one region's sorted keys: the key at
+// splitPoints returns the split keys of one region's sorted keys: the key at
 // which the running size of keys and values reaches limit; the count restarts after it.
-func preSplitKeys(keys []sizedKey, limit int) [][]byte {
+func splitPoints(keys []sizedKey, limit int) [][]byte {
 	var out [][]byte
 	acc := 0
 	for _, k := range keys {

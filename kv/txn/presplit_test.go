@@ -17,14 +17,16 @@ import (
 	"github.com/tikvsql/tikvsql/memcluster"
 )
 
-// splitSpy records, in order, the SplitRegion and prewrite requests TiKV applied
-// (answers with a region error are left out) and counts every SplitRegion attempt.
+// splitSpy records, in order, the SplitRegion, prewrite, pessimistic lock and flush
+// requests TiKV applied (answers with a region error are left out), the regions each
+// kind went to, and every SplitRegion attempt.
 type splitSpy struct {
 	mu        sync.Mutex
-	events    []string // "split" or "prewrite"
+	events    []string // "split", "prewrite", "lock", "flush"
 	splitKeys int      // split keys of applied SplitRegion requests
 	attempts  int      // SplitRegion requests sent
-	prewrites []*kvrpcpb.PrewriteRequest
+	regions   map[string]map[uint64]bool
+	most      map[string]int // most keys or mutations in one request of a kind
 }
 
 func (s *splitSpy) interceptor() rpc.Interceptor {
@@ -47,32 +49,46 @@ func (s *splitSpy) interceptor() rpc.Interceptor {
 				s.events = append(s.events, "split")
 				s.splitKeys += len(req.GetSplitKeys())
 			case *kvrpcpb.PrewriteRequest:
-				s.events = append(s.events, "prewrite")
-				s.prewrites = append(s.prewrites, req)
+				s.note("prewrite", req.GetContext(), len(req.GetMutations()))
+			case *kvrpcpb.PessimisticLockRequest:
+				s.note("lock", req.GetContext(), len(req.GetMutations()))
+			case *kvrpcpb.FlushRequest:
+				s.note("flush", req.GetContext(), len(req.GetMutations()))
 			}
 			return resp, err
 		}
 	}}
 }
 
-// prewriteRegions returns the distinct regions prewrites went to and the most
-// mutations one prewrite carried.
-func (s *splitSpy) prewriteRegions() (regions, most int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[uint64]bool{}
-	for _, p := range s.prewrites {
-		seen[p.GetContext().GetRegionId()] = true
-		most = max(most, len(p.GetMutations()))
+func (s *splitSpy) note(kind string, rctx *kvrpcpb.Context, n int) {
+	if s.regions == nil {
+		s.regions, s.most = map[string]map[uint64]bool{}, map[string]int{}
 	}
-	return len(seen), most
+	if s.regions[kind] == nil {
+		s.regions[kind] = map[uint64]bool{}
+	}
+	s.events = append(s.events, kind)
+	s.regions[kind][rctx.GetRegionId()] = true
+	s.most[kind] = max(s.most[kind], n)
 }
 
-// splitsFirst reports whether every split came before the first prewrite.
-func (s *splitSpy) splitsFirst() bool {
+// regionsOf returns the distinct regions requests of kind went to and the most keys one
+// of them carried.
+func (s *splitSpy) regionsOf(kind string) (regions, most int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !strings.Contains(strings.Join(s.events, ","), "prewrite,split")
+	return len(s.regions[kind]), s.most[kind]
+}
+
+// prewriteRegions is regionsOf("prewrite").
+func (s *splitSpy) prewriteRegions() (regions, most int) { return s.regionsOf("prewrite") }
+
+// splitsBefore reports whether every split came before the requests of kind, once the
+// first skip events are left out.
+func (s *splitSpy) splitsBefore(kind string, skip int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !strings.Contains(strings.Join(s.events[min(skip, len(s.events)):], ","), kind+",split")
 }
 
 func (s *splitSpy) counts() (splitKeys, attempts int) {
@@ -144,7 +160,7 @@ func TestPreSplitLargeCommit(t *testing.T) {
 		}
 		checkPairs(t, c, p, kvs)
 		keys, _ := s.counts()
-		if !s.splitsFirst() {
+		if !s.splitsBefore("prewrite", 0) {
 			t.Error("a region was split after prewrite began")
 		}
 		regions, most := s.prewriteRegions()
@@ -300,6 +316,87 @@ func TestPreSplitHonoursContext(t *testing.T) {
 		}
 		if v := get(t, c, kvs[0]); v != "" {
 			t.Errorf("%s = %q after the failed commit", kvs[0], v)
+		}
+	})
+}
+
+// client-go pre-splits the region groups of every action, pessimistic locks included
+// (pessimistic.go doActionOnMutations → groupMutations). Locking 400 keys of one region
+// splits it every KiB of keys before the lock requests; the transaction then commits.
+func TestPreSplitPessimisticLocks(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		s := &splitSpy{}
+		c := openSpy(t, tg, s, twoPhase, lowPreSplit)
+		p := prefix(t)
+		const n = 400
+		kvs := sizedPairs(p, n, 128)
+		keys := make([][]byte, n)
+		for i := range keys {
+			keys[i] = []byte(kvs[2*i])
+		}
+		ctx := testCtx(t)
+		tx, err := c.Begin(ctx, WithPessimistic())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.LockKeys(ctx, keys...); err != nil {
+			t.Fatal(err)
+		}
+		split, _ := s.counts()
+		if !s.splitsBefore("lock", 1) { // the primary is locked alone first
+			t.Error("a region was split after locking the other keys began")
+		}
+		regions, _ := s.regionsOf("lock")
+		mustSet(t, tx, kvs...)
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		checkPairs(t, c, p, kvs)
+		if tg.Mem == nil {
+			t.Logf("%d split keys, locks in %d regions", split, regions)
+			return
+		}
+		// The primary is locked alone first; the other n-1 keys are split every
+		// ceil(1 KiB / key length) keys.
+		per := (1<<10 + len(keys[0]) - 1) / len(keys[0])
+		if want := (n - 1) / per; split != want {
+			t.Errorf("%d split keys, want %d", split, want)
+		}
+		if regions != split+1 {
+			t.Errorf("locks went to %d regions, want %d", regions, split+1)
+		}
+		if after, _ := s.counts(); after != split {
+			t.Errorf("commit split %d more keys, want none (the regions are small now)", after-split)
+		}
+	})
+}
+
+// client-go pre-splits pipelined flushes too (pipelined_flush.go doActionOnMutations →
+// groupMutations): a flush of 400 pairs of 128 bytes into one region splits it at every
+// 8th key before the first Flush request.
+func TestPreSplitPipelinedFlush(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		s := &splitSpy{}
+		c := openSpy(t, tg, s, lowPreSplit)
+		p := prefix(t)
+		kvs := sizedPairs(p, 400, 128)
+		tx := beginPipelined(t, c, PipelinedOptions{MinFlushKeys: 400, MinFlushSize: 1, ForceFlushSize: 64 << 20, SyncResolve: true})
+		mustSet(t, tx, kvs...)
+		if err := tx.Commit(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		checkPairs(t, c, p, kvs)
+		split, _ := s.counts()
+		if !s.splitsBefore("flush", 0) {
+			t.Error("a region was split after flushing began")
+		}
+		regions, most := s.regionsOf("flush")
+		if tg.Mem == nil {
+			t.Logf("%d split keys, flushes in %d regions", split, regions)
+			return
+		}
+		if split != 50 || regions != 51 || most > 8 {
+			t.Errorf("%d split keys, flushes in %d regions of up to %d mutations; want 50, 51, 8", split, regions, most)
 		}
 	})
 }
