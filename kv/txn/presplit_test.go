@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -222,6 +223,7 @@ func TestPreSplitSmallCommits(t *testing.T) {
 		}{
 			{"under threshold", []func(*Config){twoPhase, lowPreSplit}, 99, 1 << 10, "2pc"},
 			{"defaults", []func(*Config){twoPhase}, 400, 128, "2pc"},
+			{"under size", []func(*Config){twoPhase, lowPreSplit, func(cfg *Config) { cfg.PreSplitSizeThreshold = 1 << 20 }}, 400, 128, "2pc"},
 			{"disabled", []func(*Config){twoPhase, lowPreSplit, func(cfg *Config) { cfg.PreSplitDetectThreshold = -1 }}, 400, 128, "2pc"},
 			{"one request", []func(*Config){lowPreSplit, func(cfg *Config) { cfg.DisableAsyncCommit = true }}, 120, 100, "1pc"},
 		}
@@ -280,6 +282,46 @@ func TestPreSplitScatterWaitBounded(t *testing.T) {
 		checkPairs(t, c, p, kvs)
 		if keys, _ := s.counts(); keys != 50 {
 			t.Errorf("%d split keys, want 50", keys)
+		}
+
+		// Without that bound, the caller's ctx ends the wait, and the commit.
+		s2 := &splitSpy{}
+		c2 := openSpy(t, tg, s2, twoPhase, lowPreSplit)
+		p2 := prefix(t)
+		tx, err := c2.Begin(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustSet(t, tx, sizedPairs(p2, 400, 128)...)
+		ctx, cancel := context.WithTimeout(testCtx(t), wait)
+		defer cancel()
+		if err := tx.Commit(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("commit: %v, want a deadline error", err)
+		}
+		if keys, _ := s2.counts(); keys != 50 {
+			t.Errorf("%d split keys, want 50", keys)
+		}
+		if regions, _ := s2.prewriteRegions(); regions != 0 {
+			t.Errorf("prewrites sent to %d regions, want none", regions)
+		}
+	})
+}
+
+// A ctx that has ended stops the pre-split before the keys are located (a fresh
+// client's region cache must ask PD).
+func TestPreSplitEndedContext(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		c := open(t, tg, lowPreSplit)
+		ctx, cancel := context.WithCancel(testCtx(t))
+		cancel()
+		muts := make([]mutation, 200)
+		for i := range muts {
+			muts[i] = mutation{key: fmt.Appendf(nil, "%s%05d", prefix(t), i), value: make([]byte, 100)}
+		}
+		slices.Reverse(muts) // callers pass sorted keys, but the pre-split does not rely on it
+		ids, err := preSplitItems(ctx, c, 1, muts, mutationKey, mutationSize)
+		if !errors.Is(err, context.Canceled) || len(ids) != 0 {
+			t.Fatalf("pre-split with an ended ctx: %v, %v", ids, err)
 		}
 	})
 }
@@ -358,7 +400,7 @@ func TestPreSplitPessimisticLocks(t *testing.T) {
 		}
 		// The primary is locked alone first; the other n-1 keys are split every
 		// ceil(1 KiB / key length) keys.
-		per := (1<<10 + len(keys[0]) - 1) / len(keys[0])
+		per := (1<<10 + len(kvs[0]) - 1) / len(kvs[0])
 		if want := (n - 1) / per; split != want {
 			t.Errorf("%d split keys, want %d", split, want)
 		}
@@ -397,6 +439,38 @@ func TestPreSplitPipelinedFlush(t *testing.T) {
 		}
 		if split != 50 || regions != 51 || most > 8 {
 			t.Errorf("%d split keys, flushes in %d regions of up to %d mutations; want 50, 51, 8", split, regions, most)
+		}
+	})
+}
+
+// Pre-split runs before the protocol choice, so async commit takes its timestamps after
+// the split and commits across the new regions: 200 pairs of 128 bytes split at every
+// 8th key (25 split keys) and commit with async commit.
+func TestPreSplitAsyncCommit(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		s := &splitSpy{}
+		w := &wire{}
+		c := openSpy(t, tg, s, lowPreSplit, func(cfg *Config) {
+			cfg.DisableOnePC = true
+			cfg.AsyncCommitTotalKeySizeLimit = 1 << 20
+			cfg.Tracer = w
+		})
+		p := prefix(t)
+		kvs := sizedPairs(p, 200, 128)
+		if err := commitPairs(t, c, nil, kvs...); err != nil {
+			t.Fatal(err)
+		}
+		waitBackground(c)
+		checkPairs(t, c, p, kvs)
+		split, _ := s.counts()
+		regions, _ := s.prewriteRegions()
+		_, _, last := w.snapshot()
+		if tg.Mem == nil {
+			t.Logf("%d split keys, prewrites in %d regions, protocol %s", split, regions, last.Protocol)
+			return
+		}
+		if split != 25 || regions != 26 || last.Protocol != "async-commit" {
+			t.Errorf("%d split keys, prewrites in %d regions, protocol %q; want 25, 26, async-commit", split, regions, last.Protocol)
 		}
 	})
 }
