@@ -144,9 +144,10 @@ func checkPairs(t *testing.T, c *Client, p string, kvs []string) {
 	}
 }
 
-// client-go: txnkv/transaction/2pc.go groupMutations / preSplitRegion (client-go tests
-// it only through the ConfigProbe thresholds; this is our own test of the same rule).
-// A commit of 400 pairs of 128 bytes into one region, with the thresholds at 100
+// client-go: integration_tests/ticlient_test.go TestSplitRegionIn2PC, optimistic mode
+// (thresholds lowered through ConfigProbe; it checks the first and last keys end in
+// different regions), with the rule of txnkv/transaction/2pc.go groupMutations /
+// preSplitRegion checked exactly. A commit of 400 pairs of 128 bytes into one region, with the thresholds at 100
 // mutations and 1 KiB, splits the region at every 8th key (50 split keys) before the
 // first prewrite; prewrite then finds 51 regions of at most 8 mutations; the data is
 // intact.
@@ -362,8 +363,9 @@ func TestPreSplitHonoursContext(t *testing.T) {
 	})
 }
 
-// client-go pre-splits the region groups of every action, pessimistic locks included
-// (pessimistic.go doActionOnMutations → groupMutations). Locking 400 keys of one region
+// client-go: integration_tests/ticlient_test.go TestSplitRegionIn2PC, pessimistic mode:
+// the region is split by LockKeys already, before the commit (client-go pre-splits the
+// region groups of every action, doActionOnMutations → groupMutations). Locking 400 keys of one region
 // splits it every KiB of keys before the lock requests; the transaction then commits.
 func TestPreSplitPessimisticLocks(t *testing.T) {
 	each(t, func(t *testing.T, tg testcluster.Target) {
