@@ -16,12 +16,13 @@ import (
 //
 // A transaction that writes a great many keys into one region sends that region's
 // leader all of its prewrites at once; TiKV answers "server is busy" and the region
-// splits under load anyway. Before prewriting, the committer therefore looks for region
-// groups of at least PreSplitDetectThreshold mutations and splits each such region every
-// PreSplitSizeThreshold bytes of keys and values (the key that reaches the threshold
-// starts the next region), asks PD to scatter the new regions, waits a bounded time for
-// the scatter, and then prewrites: prewrite groups the keys by region again and finds
-// the new layout, as the split invalidated the cached regions.
+// splits under load anyway. Before prewriting (and before pessimistic lock requests and
+// pipelined flushes, which load a region the same way), the client therefore looks for
+// region groups of at least PreSplitDetectThreshold keys and splits each such region
+// every PreSplitSizeThreshold bytes of keys and values (the key that reaches the
+// threshold starts the next region), asks PD to scatter the new regions, waits a bounded
+// time for the scatter, and then sends the requests: they group the keys by region again
+// and find the new layout, as the split invalidated the cached regions.
 //
 // Pre-split is an optimisation: a split, scatter or wait that fails is logged and the
 // commit goes on. Only the end of the caller's ctx stops the commit (nothing is written
@@ -49,7 +50,7 @@ type PreSplitConfig struct {
 	// turns pre-split off.
 	PreSplitDetectThreshold int
 	// PreSplitSizeThreshold is the size in bytes of keys plus values after which such a
-	// region is cut (DefaultPreSplitSizeThreshold).
+	// region is cut (DefaultPreSplitSizeThreshold; values below 1 mean the default).
 	PreSplitSizeThreshold int
 	// PreSplitScatterWait bounds how long a commit waits for PD to scatter the regions
 	// it split (DefaultPreSplitScatterWait); the caller's ctx bounds it too. When it
@@ -59,14 +60,16 @@ type PreSplitConfig struct {
 
 func (p *PreSplitConfig) setDefaults() {
 	setInt(&p.PreSplitDetectThreshold, DefaultPreSplitDetectThreshold)
-	setInt(&p.PreSplitSizeThreshold, DefaultPreSplitSizeThreshold)
+	if p.PreSplitSizeThreshold <= 0 {
+		p.PreSplitSizeThreshold = DefaultPreSplitSizeThreshold
+	}
 	setDur(&p.PreSplitScatterWait, DefaultPreSplitScatterWait)
 }
 
 // preSplit pre-splits the regions of the commit's large region groups. A commit that
 // fits one prewrite request is left alone: it cannot load a region much, and splitting
 // it would silently turn a 1PC commit into two-phase commit (with the default thresholds
-// the case cannot arise: 100 000 mutations never fit one 16 KiB batch).
+// and batch size the case cannot arise: 100 000 mutations never fit one 16 KiB batch).
 func (cm *committer) preSplit(ctx context.Context) error {
 	th := cm.c.cfg.PreSplitDetectThreshold
 	if th < 0 || len(cm.muts) < th {
@@ -126,12 +129,13 @@ func preSplitItems[T any](ctx context.Context, c *Client, startTS uint64, items 
 		if len(g.keys) < th {
 			continue
 		}
-		c.log.Info("txn: commit writes many keys into one region; pre-splitting it",
-			zap.Uint64("region", g.region), zap.Int("keys", len(g.keys)), zap.Uint64("startTS", startTS))
 		splitKeys := splitPoints(g.keys, c.cfg.PreSplitSizeThreshold)
 		if len(splitKeys) == 0 {
 			continue
 		}
+		c.log.Info("txn: transaction writes many keys into one region; pre-splitting it",
+			zap.Uint64("region", g.region), zap.Int("keys", len(g.keys)), zap.Int("splitKeys", len(splitKeys)),
+			zap.Uint64("startTS", startTS))
 		ids, err := c.cl.SplitRegions(ctx, splitKeys, cluster.SplitOptions{Scatter: true})
 		created = append(created, ids...)
 		switch {
