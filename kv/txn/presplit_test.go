@@ -360,6 +360,39 @@ func TestPreSplitHonoursContext(t *testing.T) {
 		if v := get(t, c, kvs[0]); v != "" {
 			t.Errorf("%s = %q after the failed commit", kvs[0], v)
 		}
+
+		// The same for a pessimistic lock request: no lock is taken after the primary's.
+		ptx, err := c.Begin(testCtx(t), WithPessimistic())
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := make([][]byte, 400)
+		for i := range keys {
+			keys[i] = []byte(kvs[2*i])
+		}
+		lctx, lcancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
+		defer lcancel()
+		if err := ptx.LockKeys(lctx, keys...); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("lock: %v, want a deadline error", err)
+		}
+		if regions, _ := s.regionsOf("lock"); regions != 1 {
+			t.Errorf("locks sent to %d regions, want 1 (the primary's)", regions)
+		}
+		if err := ptx.Rollback(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+
+		// And for the final flush of a pipelined transaction: nothing is flushed.
+		pl := beginPipelined(t, c, PipelinedOptions{MinFlushKeys: 1 << 20})
+		mustSet(t, pl, kvs...)
+		fctx, fcancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
+		defer fcancel()
+		if err := pl.Commit(fctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("pipelined commit: %v, want a deadline error", err)
+		}
+		if regions, _ := s.regionsOf("flush"); regions != 0 {
+			t.Errorf("flushes sent to %d regions, want none", regions)
+		}
 	})
 }
 
