@@ -76,6 +76,10 @@ func (cm *committer) execute(ctx context.Context) error {
 	if err := cm.checkAssertionsByLocks(); err != nil {
 		return err
 	}
+	// Before the protocol choice: it sees the regions as prewrite will (presplit.go).
+	if err := cm.preSplit(ctx); err != nil {
+		return err
+	}
 	if err := cm.chooseProtocol(ctx); err != nil {
 		return err
 	}

@@ -99,6 +99,8 @@ type Config struct {
 
 	// Commit protocols, pessimistic locking and assertions (issue #8): see protocol.go.
 	ProtocolConfig
+	// Pre-split of regions a commit writes many keys into (TXN-35): see presplit.go.
+	PreSplitConfig
 }
 
 func (cfg *Config) setDefaults() {
@@ -117,6 +119,7 @@ func (cfg *Config) setDefaults() {
 	setDur(&cfg.MaxTxnTTL, DefaultMaxTxnTTL)
 	setDur(&cfg.CleanupTimeout, DefaultCleanupTimeout)
 	cfg.ProtocolConfig.setDefaults()
+	cfg.PreSplitConfig.setDefaults()
 	if cfg.ResolveLockLiteThreshold == 0 {
 		cfg.ResolveLockLiteThreshold = DefaultResolveLockLiteThreshold
 	}

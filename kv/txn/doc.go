@@ -25,6 +25,8 @@
 //     transaction committed the key after our start timestamp (otherwise
 //     *kv.WriteConflictError) and that no other lock is there (which we resolve, see
 //     below, and retry). Any failure rolls back what was prewritten (BatchRollback).
+//     Before that, a region that would receive 100 000 mutations or more is split every 32 MiB
+//     and scattered (PreSplitConfig); a failed split only costs the optimisation.
 //  3. A commit timestamp is taken from PD, and the primary key is committed. This single
 //     write is the commit point: once TiKV applied it, the transaction is committed. The
 //     request is never resent once it may have reached TiKV; if no answer comes back the

@@ -272,6 +272,9 @@ func (tx *Txn) lockRound(ctx context.Context, o *LockOptions, keys [][]byte, fir
 
 func (tx *Txn) lockKeysOnce(ctx context.Context, o *LockOptions, keys [][]byte, first bool, start time.Time,
 	emit func([]byte, lockResult)) error {
+	if err := tx.c.preSplitLocks(ctx, tx.startTS, keys); err != nil { // TXN-35, presplit.go
+		return err
+	}
 	route := routeOptions(&tx.opts, backoff.Weighted(backoff.BudgetPessimisticLock))
 	return region.RunBatches(ctx, tx.c.cl.Sender(), keys, func(k []byte) []byte { return k }, route,
 		tx.c.cfg.CommitConcurrency, func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[[]byte]) error {

@@ -34,6 +34,11 @@ func (p *pipelined) flush(ctx context.Context, gen uint64, muts []mutation) erro
 		primary = muts[0].key // no lock was written yet: any key will do
 	}
 	ttl := lockTTL(c.cfg.MaxLockTTL, c.cfg.MaxLockTTL, 0, time.Since(tx.begun))
+	if _, err := preSplitItems(ctx, c, tx.startTS, muts, mutationKey, mutationSize); err != nil { // TXN-35: ctx ended
+		err = fmt.Errorf("txn: pipelined flush %d: %w", gen, err)
+		p.fail(err)
+		return err
+	}
 	err := region.RunBatches(ctx, c.cl.Sender(), muts, func(m mutation) []byte { return m.key },
 		routeOptions(&tx.opts, backoff.BudgetPipelinedFlush), p.opts.FlushConcurrency,
 		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[mutation]) error {
