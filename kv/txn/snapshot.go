@@ -74,13 +74,6 @@ func (s *Snapshot) backoffer() *backoff.Backoffer {
 	return s.c.newBackoffer(backoff.Weighted(backoff.BudgetSnapshotRead))
 }
 
-func (s *Snapshot) cached(key []byte) (val []byte, hit bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	val, hit = s.cache[string(key)]
-	return val, hit
-}
-
 func (s *Snapshot) store(key, val []byte) {
 	if s.c.cfg.ReadCacheSize < 0 {
 		return
