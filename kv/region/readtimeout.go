@@ -106,14 +106,15 @@ func (s *Sender) readDefault(req Request) time.Duration {
 }
 
 // stampDeadline tells TiKV the first round's bound (Context.MaxExecutionDurationMs), so
-// that it gives up on the read too; later attempts carry the caller's own value.
-func (a *attempt) stampDeadline(c *kvrpcpb.Context, first bool) {
-	if first {
-		a.maxExecMs = c.MaxExecutionDurationMs
-	}
-	if a.readRound() {
+// that it gives up on the read too. With a ReadTimeout the Sender owns the field: the
+// round's bound during the round, none after it (also when the same request is sent
+// again after a Resplit). Requests without a ReadTimeout keep the caller's value.
+func (a *attempt) stampDeadline(c *kvrpcpb.Context) {
+	switch {
+	case a.opts.ReadTimeout <= 0:
+	case a.readRound():
 		c.MaxExecutionDurationMs = uint64(max(a.opts.ReadTimeout.Milliseconds(), 1))
-		return
+	default:
+		c.MaxExecutionDurationMs = 0
 	}
-	c.MaxExecutionDurationMs = a.maxExecMs
 }

@@ -210,3 +210,24 @@ func TestReadAttemptTimeoutDefaults(t *testing.T) {
 		t.Errorf("no read default: %v", got)
 	}
 }
+
+// With a ReadTimeout the Sender owns MaxExecutionDurationMs: the round's bound, then
+// none, also for a request sent again after a Resplit (it still carries the old stamp).
+func TestReadTimeoutStamp(t *testing.T) {
+	c := &kvrpcpb.Context{MaxExecutionDurationMs: 50}
+	a := &attempt{opts: &Options{ReadTimeout: 50 * time.Millisecond}, roundDone: true}
+	a.stampDeadline(c)
+	if c.MaxExecutionDurationMs != 0 {
+		t.Errorf("after the round: %d", c.MaxExecutionDurationMs)
+	}
+	a = &attempt{opts: &Options{ReadTimeout: time.Microsecond}}
+	a.stampDeadline(c)
+	if c.MaxExecutionDurationMs != 1 {
+		t.Errorf("sub-millisecond round: %d", c.MaxExecutionDurationMs)
+	}
+	c.MaxExecutionDurationMs = 9
+	(&attempt{opts: &Options{}}).stampDeadline(c)
+	if c.MaxExecutionDurationMs != 9 {
+		t.Errorf("without a read timeout: %d", c.MaxExecutionDurationMs)
+	}
+}

@@ -133,8 +133,7 @@ type attempt struct {
 	lastErr error
 	first   *target
 
-	roundDone bool   // the ReadTimeout round is over (readtimeout.go)
-	maxExecMs uint64 // the caller's Context.MaxExecutionDurationMs
+	roundDone bool // the ReadTimeout round is over (readtimeout.go)
 }
 
 // SendToRegion sends req to the region at loc and returns its response, retrying inside
@@ -382,7 +381,7 @@ func (s *Sender) stamp(req Request, a *attempt, retry bool, opts *Options) {
 	c.ReplicaRead = t.replicaRead
 	c.StaleRead = t.staleRead
 	c.IsRetryRequest = retry
-	a.stampDeadline(c, !retry)
+	a.stampDeadline(c)
 	c.BusyThresholdMs = 0
 	if opts.BusyThreshold > 0 && t.leaderRead && !a.sel.loadBasedDone {
 		c.BusyThresholdMs = uint32(opts.BusyThreshold.Milliseconds())
