@@ -72,9 +72,19 @@ type Config struct {
 }
 
 // DefaultRawAttemptTimeout bounds one attempt of a raw request (Sender.AttemptTimeout)
-// unless Config.Sender sets another value (negative: none). Transactional requests have
+// unless Config.Sender sets another value (negative: none). Transactional writes have
 // no default bound: pessimistic lock requests wait on the server by design.
 const DefaultRawAttemptTimeout = 30 * time.Second
+
+// Default bounds of one attempt of a transactional read, which never waits on the
+// server (client-go's ReadTimeoutShort for point reads, ReadTimeoutMedium for batch
+// reads and scans), unless Config.Sender sets ReadAttemptTimeout or
+// BatchReadAttemptTimeout (negative: none). An attempt that outlives it is a send
+// failure of that replica: the read moves on to another one.
+const (
+	DefaultReadAttemptTimeout      = 30 * time.Second // KvGet
+	DefaultBatchReadAttemptTimeout = 60 * time.Second // KvBatchGet, KvScan
+)
 
 // Errors of Open for an invalid Config. They wrap ErrInvalidConfig.
 var ErrInvalidConfig = errors.New("cluster: invalid config")
@@ -199,6 +209,12 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		// Raw requests never wait on the server, so an attempt that takes this long
 		// is a store that stopped answering (client-go's ReadTimeoutShort).
 		scfg.AttemptTimeout = DefaultRawAttemptTimeout
+	}
+	if scfg.ReadAttemptTimeout == 0 {
+		scfg.ReadAttemptTimeout = DefaultReadAttemptTimeout
+	}
+	if scfg.BatchReadAttemptTimeout == 0 {
+		scfg.BatchReadAttemptTimeout = DefaultBatchReadAttemptTimeout
 	}
 	if cfg.Tracer != nil {
 		scfg.Tracer = cfg.Tracer

@@ -45,7 +45,9 @@
 // and the only mode for writes), followers, leader and followers alike, prefer-leader,
 // learners, optionally restricted by labels or store IDs; a stale read first goes to the
 // best local replica, then (unless that was the leader) to the leader as a normal read,
-// then to replicas as replica reads. Replicas on stores marked unreachable are skipped; when nothing else is left
+// then to replicas as replica reads. A read with Options.ReadTimeout first makes a short
+// round over the replicas, each bounded by it, moving on without backoff when one is slow
+// (readtimeout.go). Replicas on stores marked unreachable are skipped; when nothing else is left
 // they get one attempt. One request makes at most 10 attempts per replica. The Sender
 // stamps the request's Context (region, epoch, peer, read flags,
 // IsRetryRequest, request source) and sends it through the Transport. With

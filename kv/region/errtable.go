@@ -247,6 +247,9 @@ func decideOtherReplica(_ *Sender, a *attempt, _ *errorpb.Error) (decision, erro
 // onRegionError applies the table row for e. It returns nil to retry, or the error to
 // return.
 func (s *Sender) onRegionError(a *attempt, e *errorpb.Error) error {
+	if isDeadlineRegionError(e) && a.onReadTimeout(nil, true) {
+		return nil // TiKV gave up at the read timeout: the next replica, at once
+	}
 	row := classify(e)
 	d := row.static
 	if row.decide != nil {

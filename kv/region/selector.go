@@ -41,6 +41,7 @@ type replica struct {
 	failed       bool      // send failure or unknown error: do not come back
 	dataNotReady bool      // answered DataIsNotReady to a stale read
 	busyPending  bool      // answered ServerIsBusy: back off before coming back
+	timedOut     bool      // outlived the read-timeout round's bound (readtimeout.go)
 }
 
 // target is what the selector picked for one attempt.
@@ -86,7 +87,7 @@ func (s *selector) leaderReplica() *replica { return s.replicas[s.leader] }
 // candidate reports whether r may be tried again.
 func (s *selector) candidate(r *replica) bool {
 	now := s.now()
-	return !r.failed && r.attempts < maxReplicaAttempts && (s.ignoreReach || r.store.Reachable(now)) &&
+	return !r.failed && !r.timedOut && r.attempts < maxReplicaAttempts && (s.ignoreReach || r.store.Reachable(now)) &&
 		(r.attempts == 0 || now.Sub(r.first) < maxReplicaTime)
 }
 
@@ -128,6 +129,9 @@ func (s *selector) pick() *target {
 	switch {
 	case s.opts.StaleRead && !s.forceLeader:
 		t = s.nextStale()
+	case s.opts.ReplicaRead == ReadLeader && s.leaderReplica().timedOut:
+		// The leader outlived the read timeout: the followers serve the read (read index).
+		t = s.nextScored(true)
 	case s.opts.ReplicaRead == ReadLeader || s.forceLeader:
 		t = s.nextLeader()
 	default:

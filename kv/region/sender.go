@@ -48,6 +48,12 @@ type Options struct {
 	// means none. Requests that wait on the server by design (pessimistic lock waits)
 	// need a bound above their wait, or none.
 	AttemptTimeout time.Duration
+	// ReadTimeout, when positive, bounds every attempt of a short first round over the
+	// replicas (client-go's KV read timeout, see readtimeout.go): a replica that does not
+	// answer in time is left and the read moves to the next one at once, without
+	// backoff; a leader read continues on followers as replica reads. After the round
+	// the read goes on with AttemptTimeout. For reads only.
+	ReadTimeout time.Duration
 }
 
 // ErrAttemptTimeout is the cause recorded when an attempt outlived its AttemptTimeout.
@@ -71,6 +77,11 @@ type SenderConfig struct {
 	// RC-13); a request beyond it fails at once with an error wrapping
 	// ErrStoreTokenLimit instead of being sent. Zero (the default) means no limit.
 	StoreLimit int
+	// ReadAttemptTimeout and BatchReadAttemptTimeout are the default Options.AttemptTimeout
+	// of transactional reads: KvGet, and KvBatchGet and KvScan (they take precedence
+	// over AttemptTimeout for those requests). Zero means none.
+	ReadAttemptTimeout      time.Duration
+	BatchReadAttemptTimeout time.Duration
 }
 
 // Sender routes typed requests to region replicas through a Transport, classifies every
@@ -125,6 +136,8 @@ type attempt struct {
 	addr    string
 	lastErr error
 	first   *target
+
+	roundDone bool // the ReadTimeout round is over (readtimeout.go)
 }
 
 // SendToRegion sends req to the region at loc and returns its response, retrying inside
@@ -204,6 +217,9 @@ func (s *Sender) send(ctx context.Context, bo *backoff.Backoffer, loc *Location,
 			return nil, ctxErr(ctx, "send")
 		}
 		t := a.sel.next()
+		if t == nil && a.endReadRound() {
+			t = a.sel.next()
+		}
 		if t == nil {
 			return nil, s.noReplica(a)
 		}
@@ -268,10 +284,7 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 		}
 		ctx = s.rpc.TraceRPCStart(ctx, ev)
 	}
-	timeout := a.opts.AttemptTimeout
-	if timeout == 0 {
-		timeout = s.cfg.AttemptTimeout
-	}
+	timeout := s.attemptTimeout(a, req)
 	var resp Response
 	var err error
 	if timeout > 0 {
@@ -339,6 +352,9 @@ func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 	if ctx.Err() != nil {
 		return ctxDone(fmt.Sprintf("send to store %d", a.target.r.store.id))
 	}
+	if a.onReadTimeout(sendErr, false) {
+		return nil // a slow replica in the read-timeout round: the next one, at once
+	}
 	st := a.target.r.store
 	a.target.r.failed = true
 	alive := false
@@ -380,6 +396,7 @@ func (s *Sender) stamp(req Request, a *attempt, retry bool, opts *Options) {
 	c.ReplicaRead = t.replicaRead
 	c.StaleRead = t.staleRead
 	c.IsRetryRequest = retry
+	a.stampDeadline(c)
 	c.BusyThresholdMs = 0
 	if opts.BusyThreshold > 0 && t.leaderRead && !a.sel.loadBasedDone {
 		c.BusyThresholdMs = uint32(opts.BusyThreshold.Milliseconds())

@@ -118,7 +118,9 @@ func (c *Client) Snapshot(ts uint64, opts ...SnapshotOption) *Snapshot {
 	for _, f := range opts {
 		f(&o)
 	}
-	return newSnapshot(c, ts, o)
+	s := newSnapshot(c, ts, o)
+	s.stale = o.reads.stale // stale reads are for read-only snapshots (readopts.go)
+	return s
 }
 
 // Begin starts a transaction at a fresh timestamp from PD (or WithStartTS's).

@@ -172,6 +172,7 @@ type txnOptions struct {
 	hooks         hooks              // hooks.go
 	prewriteLocks PrewriteLockPolicy // lockpolicy.go
 	kvFilter      KVFilter           // kvfilter.go
+	reads         readOptions        // readopts.go
 }
 
 // TxnOption configures a transaction (Begin, Transact).

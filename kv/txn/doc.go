@@ -8,7 +8,11 @@
 // (Client.Begin) and reads the snapshot of data committed at or before it: every read of
 // the transaction sees the same state, whatever commits meanwhile. A Snapshot
 // (Client.Snapshot) is such a view without writes; kv.MaxTS reads the latest committed
-// data. Reads are checked against the GC safe point: a snapshot older than it fails with
+// data, and a point read at kv.MaxTS waits only for the first lock it meets (later locks
+// of other transactions are skipped, so writers cannot starve it; pointget.go). Snapshot
+// options choose stale reads (WithStaleRead: a point read that meets a lock continues at
+// the leader), a KV read timeout (WithKVReadTimeout) and reads that return commit
+// timestamps (GetWithCommitTS, BatchGetWithCommitTS). Reads are checked against the GC safe point: a snapshot older than it fails with
 // kv.ErrTxnAbortedByGC, because the versions it needs may be gone.
 //
 // # Writes and commit

@@ -1,9 +1,7 @@
 package txn
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -42,8 +40,11 @@ type Snapshot struct {
 	ts   uint64
 	opts txnOptions
 
+	stale bool // WithStaleRead (readopts.go)
+
 	mu        sync.Mutex
 	cache     map[string][]byte // nil value: known absent
+	commitTS  map[string]uint64 // commit ts of cached values, when read (readopts.go)
 	resolved  []uint64
 	committed []uint64
 }
@@ -73,13 +74,6 @@ func (s *Snapshot) backoffer() *backoff.Backoffer {
 	return s.c.newBackoffer(backoff.Weighted(backoff.BudgetSnapshotRead))
 }
 
-func (s *Snapshot) cached(key []byte) (val []byte, hit bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	val, hit = s.cache[string(key)]
-	return val, hit
-}
-
 func (s *Snapshot) store(key, val []byte) {
 	if s.c.cfg.ReadCacheSize < 0 {
 		return
@@ -100,7 +94,7 @@ func (s *Snapshot) check(ctx context.Context) error {
 	if s.c.isClosed() {
 		return kv.ErrClosed
 	}
-	if err := s.c.cl.PD().ValidateReadTS(ctx, s.ts, false); err != nil {
+	if err := s.c.cl.PD().ValidateReadTS(ctx, s.ts, s.stale); err != nil {
 		return fmt.Errorf("txn: read at %d: %w", s.ts, err)
 	}
 	return s.visible(ctx)
@@ -150,66 +144,20 @@ func appendNew(dst, src []uint64) []uint64 {
 	return dst
 }
 
-// Get returns the value of key at the snapshot's timestamp.
+// Get returns the value of key at the snapshot's timestamp (pointget.go).
 //
 // Errors: kv.ErrNotFound for an absent key; ErrEmptyKey; kv.ErrTxnAbortedByGC;
 // a *kv.BackoffError (wrapping kv.ErrResolveLockTimeout and the *kv.KeyLockedError when a
 // lock outlived the read budget, or the region and store sentinels); ctx's error.
 func (s *Snapshot) Get(ctx context.Context, key []byte) ([]byte, error) {
-	if len(key) == 0 {
-		return nil, ErrEmptyKey
-	}
-	if v, hit := s.cached(key); hit {
-		if v == nil {
-			return nil, kv.ErrNotFound
-		}
-		return v, nil
-	}
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	v, err := s.get(ctx, s.backoffer(), key)
+	e, err := s.getCached(ctx, key, false)
 	if err != nil {
 		return nil, err
 	}
-	s.store(key, v)
-	if v == nil {
+	if e.Value == nil {
 		return nil, kv.ErrNotFound
 	}
-	return v, nil
-}
-
-// get reads one key from TiKV; nil means absent.
-func (s *Snapshot) get(ctx context.Context, bo *backoff.Backoffer, key []byte) ([]byte, error) {
-	enc := s.c.cl.Codec().EncodeKey(key)
-	for {
-		req := &kvrpcpb.GetRequest{Context: s.reqContext(), Key: enc, Version: s.ts}
-		resp, err := sendKey[*kvrpcpb.GetRequest, *kvrpcpb.GetResponse](ctx, s.c, bo, key, req, s.route())
-		if err != nil {
-			return nil, fmt.Errorf("txn: get: %w", err)
-		}
-		if err := s.visible(ctx); err != nil {
-			return nil, err
-		}
-		if ke := resp.GetError(); ke != nil {
-			err := s.c.keyError(ke)
-			var le *lockedError
-			if !errors.As(err, &le) {
-				return nil, err
-			}
-			if err := s.onLocks(ctx, bo, le.locks()); err != nil {
-				return nil, fmt.Errorf("txn: get: %w", err)
-			}
-			continue
-		}
-		// Transactional values are never empty (Set refuses them), so an empty value is
-		// an absent key: unistore-based servers answer a missing key that way, without
-		// NotFound.
-		if resp.GetNotFound() || len(resp.GetValue()) == 0 {
-			return nil, nil
-		}
-		return resp.GetValue(), nil
-	}
+	return e.Value, nil
 }
 
 // BatchGet returns the values of the keys that exist at the snapshot's timestamp, read
@@ -218,111 +166,10 @@ func (s *Snapshot) get(ctx context.Context, bo *backoff.Backoffer, key []byte) (
 // Errors: as Get, except that absent keys are simply missing from the map.
 func (s *Snapshot) BatchGet(ctx context.Context, keys [][]byte) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(keys))
-	var todo [][]byte
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if len(k) == 0 {
-			return nil, ErrEmptyKey
-		}
-		if seen[string(k)] {
-			continue
-		}
-		seen[string(k)] = true
-		if v, hit := s.cached(k); hit {
-			if v != nil {
-				out[string(k)] = v
-			}
-			continue
-		}
-		todo = append(todo, k)
-	}
-	if len(todo) == 0 {
-		return out, nil
-	}
-	if err := s.check(ctx); err != nil {
+	if err := s.batchGet(ctx, keys, false, func(k string, e ValueEntry) { out[k] = e.Value }); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(todo, bytes.Compare)
-	var mu sync.Mutex
-	found := make(map[string][]byte, len(todo))
-	err := region.RunBatches(ctx, s.c.cl.Sender(), todo, func(k []byte) []byte { return k }, s.route(),
-		s.c.cfg.CommitConcurrency, func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[[]byte]) error {
-			for part := range slices.Chunk(b.Items, s.c.cfg.BatchGetSize) {
-				if err := s.batchGetRegion(ctx, bo, b.Location, part, func(k, v []byte) {
-					mu.Lock()
-					found[string(k)] = v
-					mu.Unlock()
-				}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("txn: batch get: %w", err)
-	}
-	for _, k := range todo {
-		v := found[string(k)]
-		s.store(k, v)
-		if v != nil {
-			out[string(k)] = v
-		}
-	}
 	return out, nil
-}
-
-// batchGetRegion reads keys of one region, resolving locks and re-reading the keys that
-// were locked.
-func (s *Snapshot) batchGetRegion(ctx context.Context, bo *backoff.Backoffer, loc *region.Location, keys [][]byte,
-	emit func(k, v []byte)) error {
-	for len(keys) > 0 {
-		req := &kvrpcpb.BatchGetRequest{Context: s.reqContext(), Keys: s.c.encodeKeys(keys), Version: s.ts}
-		resp, err := region.SendToRegion[*kvrpcpb.BatchGetRequest, *kvrpcpb.BatchGetResponse](ctx, s.c.cl.Sender(),
-			bo, loc, req, s.route())
-		if err != nil {
-			return err
-		}
-		if err := s.visible(ctx); err != nil {
-			return err
-		}
-		var locks []kv.Lock
-		if ke := resp.GetError(); ke != nil {
-			err := s.c.keyError(ke)
-			var le *lockedError
-			if !errors.As(err, &le) {
-				return err
-			}
-			locks = append(locks, le.locks()...)
-		}
-		var retry [][]byte
-		for _, p := range resp.GetPairs() {
-			if ke := p.GetError(); ke != nil {
-				err := s.c.keyError(ke)
-				var le *lockedError
-				if !errors.As(err, &le) {
-					return err
-				}
-				locks = append(locks, le.locks()...)
-				retry = append(retry, le.lock.Key)
-				continue
-			}
-			if len(p.GetValue()) == 0 {
-				continue // absent (see get)
-			}
-			emit(s.c.decodeKey(p.GetKey()), p.GetValue())
-		}
-		if len(locks) == 0 {
-			return nil
-		}
-		if resp.GetError() != nil {
-			retry = keys // the whole response was refused
-		}
-		if err := s.onLocks(ctx, bo, locks); err != nil {
-			return err
-		}
-		keys = retry
-	}
-	return nil
 }
 
 // Iter returns an iterator over [start, end) at the snapshot's timestamp (a nil end is
