@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tikvsql/tikvsql/dsn"
@@ -378,15 +379,19 @@ func (e *txnExec) begin(ctx context.Context, o beginOptions) error {
 	if o.readOnly {
 		var ts uint64
 		var err error
+		opts := e.sh.txnOpts
 		if d := e.sh.cfg.StaleRead; d > 0 {
+			// A stale read: point reads are served by the nearest replica from its own
+			// data (TiKV's stale read), not only by the leader.
 			ts, err = e.c.Cluster().PD().StaleTimestamp(ctx, d)
+			opts = append(slices.Clip(opts), txn.WithStaleRead())
 		} else {
 			ts, err = e.c.CurrentTS(ctx)
 		}
 		if err != nil {
 			return err
 		}
-		e.snap = e.c.Snapshot(ts, e.sh.txnOpts...)
+		e.snap = e.c.Snapshot(ts, opts...)
 		return nil
 	}
 	opts := e.txnOptions(o.extra)

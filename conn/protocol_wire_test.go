@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -80,5 +82,43 @@ func TestProtocolParametersOnTheWire(t *testing.T) {
 				t.Fatalf("wire %v, want %v", seen, want)
 			}
 		})
+	}
+}
+
+// staleRead=d makes read-only transactions TiKV stale reads (served by any replica from
+// its own data), not leader reads of old data.
+func TestStaleReadOnTheWire(t *testing.T) {
+	name := sqltest.Name(t.Name())
+	mc, err := memcluster.Open(name, memcluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	db, err := sql.Open("tikv", "memory://"+name+"?staleRead=1ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	key := []byte("stale-key")
+	sqltest.Exec(t, db, "PUT ? ?", key, "v")
+	var stale atomic.Int64
+	defer mc.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+		if g, ok := r.Body.(*kvrpcpb.GetRequest); ok && bytes.Contains(g.Key, key) && r.Context.GetStaleRead() {
+			stale.Add(1)
+		}
+		return nil
+	})()
+	time.Sleep(20 * time.Millisecond) // the write is older than the stale read's ts
+	ctx := sqltest.Ctx(t)
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if got := sqltest.QueryFlat(t, tx, "GET ?", key); got != "stale-key=v" {
+		t.Fatalf("stale read: %q", got)
+	}
+	if stale.Load() == 0 {
+		t.Fatal("no Get was sent as a stale read")
 	}
 }

@@ -117,7 +117,8 @@ type Config struct {
 	// ReplicaRead (replicaRead): leader (default), follower, mixed, learner or
 	// preferLeader.
 	ReplicaRead ReplicaRead
-	// StaleRead (staleRead): read-only transactions read at now minus this duration.
+	// StaleRead (staleRead): read-only transactions read at now minus this duration, as
+	// TiKV stale reads (any replica may serve them from its own data).
 	// Default 0: read at a fresh timestamp.
 	StaleRead time.Duration
 	// LockWait (lockWaitTimeout): how long pessimistic locks wait for another
