@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,21 @@ type SafeTSConfig struct {
 	Timeout time.Duration
 	// Eager starts the updater at Open instead of at the first MinSafeTS call.
 	Eager bool
+	// PD, when set, is asked first for PD's min resolved ts, which TiKV reports to PD
+	// (client-go's WithPDHTTPClient). A *pd/client/http.Client fits; the module does
+	// not build one itself. See MinResolvedTSSource.
+	PD MinResolvedTSSource
+}
+
+// MinResolvedTSSource reports the min resolved ts PD collects from the TiKV stores, as
+// PD's HTTP API /pd/api/v1/min-resolved-ts does; the GetMinResolvedTSByStoresIDs
+// method of github.com/tikv/pd/client/http's Client has this signature.
+//
+// With no store IDs it returns the cluster's min resolved ts. With store IDs it returns
+// their minimum and each store's value; values of 0 or math.MaxUint64 mean "unknown".
+// It must be safe for concurrent use and honour ctx.
+type MinResolvedTSSource interface {
+	GetMinResolvedTSByStoresIDs(ctx context.Context, storeIDs []uint64) (uint64, map[uint64]uint64, error)
 }
 
 // ErrSafeTS is wrapped by the errors of UpdateSafeTS for stores that did not answer.
@@ -44,8 +60,11 @@ var ErrSafeTS = errors.New("cluster: store safe ts unavailable")
 
 // safeTSUpdater keeps the safe ts of every TiKV store and their minimum (PD-11).
 //
-// A round lists the stores from PD (tombstones and TiFlash stores left out), asks each
-// for its safe ts over the whole key space in parallel, and keeps per store the largest
+// With SafeTSConfig.PD set, a round first asks PD for the cluster's min resolved ts and,
+// when PD knows it, takes it as the minimum (never lowering it) and ends there. Otherwise a
+// round lists the stores from PD (tombstones and TiFlash stores left out), asks each
+// for its safe ts over the whole key space in parallel (stores whose min resolved ts PD
+// reports are not asked), and keeps per store the largest
 // value seen: a store that fails or answers less keeps its previous value. The minimum is
 // then taken over the listed stores only; it is 0 when any of them has never answered,
 // and stores that answered 0 are skipped (TiKV answers 0 when none of its peers is
@@ -130,6 +149,9 @@ func (u *safeTSUpdater) close() {
 func (u *safeTSUpdater) update(ctx context.Context) error {
 	u.round.Lock()
 	defer u.round.Unlock()
+	if u.fromPD(ctx) {
+		return nil
+	}
 	lctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
 	all, err := u.cl.pd.GetAllStores(lctx)
 	cancel()
@@ -144,8 +166,13 @@ func (u *safeTSUpdater) update(ctx context.Context) error {
 	}
 	got := make([]uint64, len(stores))
 	errs := make([]error, len(stores))
+	byPD := u.storesFromPD(ctx, stores)
 	var wg sync.WaitGroup
 	for i, s := range stores {
+		if ts := byPD[s.GetId()]; validSafeTS(ts) {
+			got[i] = ts
+			continue
+		}
 		wg.Go(func() { got[i], errs[i] = u.ask(ctx, s) })
 	}
 	wg.Wait()
@@ -170,6 +197,52 @@ func (u *safeTSUpdater) update(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// fromPD sets the minimum from PD's cluster-wide min resolved ts when a source is
+// configured and knows it, and reports whether it did. A value below the current
+// minimum is ignored (client-go#991) but still counts as done, as in client-go.
+func (u *safeTSUpdater) fromPD(ctx context.Context) bool {
+	if u.cfg.PD == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
+	defer cancel()
+	ts, _, err := u.cfg.PD.GetMinResolvedTSByStoresIDs(ctx, nil)
+	if err != nil {
+		u.log.Debug("cluster: min resolved ts from PD", zap.Error(err))
+		return false
+	}
+	if !validSafeTS(ts) {
+		return false
+	}
+	if ts > u.min.Load() {
+		u.min.Store(ts)
+	}
+	return true
+}
+
+// storesFromPD returns PD's per-store min resolved ts of stores, or nil when no source
+// is configured or it failed; stores it does not know are asked directly.
+func (u *safeTSUpdater) storesFromPD(ctx context.Context, stores []*metapb.Store) map[uint64]uint64 {
+	if u.cfg.PD == nil || len(stores) == 0 {
+		return nil
+	}
+	ids := make([]uint64, len(stores))
+	for i, s := range stores {
+		ids[i] = s.GetId()
+	}
+	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
+	defer cancel()
+	_, byStore, err := u.cfg.PD.GetMinResolvedTSByStoresIDs(ctx, ids)
+	if err != nil {
+		u.log.Debug("cluster: stores' min resolved ts from PD", zap.Error(err))
+		return nil
+	}
+	return byStore
+}
+
+// validSafeTS reports whether PD's value is known (neither 0 nor math.MaxUint64).
+func validSafeTS(ts uint64) bool { return ts != 0 && ts != math.MaxUint64 }
+
 // ask returns store s's safe ts over the whole key space. The empty range is TiKV's
 // fast path over every region of the store; under API v2 it covers every keyspace,
 // which can only make the value smaller than the keyspace's own, so it is still safe.
@@ -180,6 +253,10 @@ func (u *safeTSUpdater) ask(ctx context.Context, s *metapb.Store) (uint64, error
 	resp, err := rpc.Call(ctx, u.cl.rpc, s.GetAddress(), rpc.GetStoreSafeTS, req, rpc.CallOptions{StoreID: s.GetId()})
 	if err != nil {
 		return 0, fmt.Errorf("%w: store %d: %w", ErrSafeTS, s.GetId(), err)
+	}
+	if resp.GetSafeTs() == math.MaxUint64 {
+		// Not a timestamp anyone could read at; client-go refuses it too.
+		return 0, fmt.Errorf("%w: store %d answered MaxUint64", ErrSafeTS, s.GetId())
 	}
 	return resp.GetSafeTs(), nil
 }

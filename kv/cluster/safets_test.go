@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	pdhttp "github.com/tikv/pd/client/http"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -52,8 +53,9 @@ func testCtx(t *testing.T) context.Context {
 // rewriteSafeTS is an RPC interceptor that, while its value function is set, answers
 // GetStoreSafeTS with the value it gives for the store's address instead of asking it.
 type rewriteSafeTS struct {
-	mu sync.Mutex
-	fn func(addr string) uint64
+	mu    sync.Mutex
+	fn    func(addr string) uint64
+	calls atomic.Int32 // GetStoreSafeTS calls seen
 }
 
 func (r *rewriteSafeTS) set(fn func(addr string) uint64) {
@@ -68,6 +70,9 @@ func (r *rewriteSafeTS) interceptor() rpc.Interceptor {
 			r.mu.Lock()
 			fn := r.fn
 			r.mu.Unlock()
+			if inv.Method == "GetStoreSafeTS" {
+				r.calls.Add(1)
+			}
 			if inv.Method != "GetStoreSafeTS" || fn == nil {
 				return next(ctx, inv)
 			}
@@ -337,5 +342,116 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// The official PD HTTP client can be the source.
+var _ cluster.MinResolvedTSSource = pdhttp.Client(nil)
+
+// fakePD is a MinResolvedTSSource answering with fn.
+type fakePD struct {
+	mu sync.Mutex
+	fn func(ids []uint64) (uint64, map[uint64]uint64, error)
+}
+
+func (f *fakePD) set(fn func(ids []uint64) (uint64, map[uint64]uint64, error)) {
+	f.mu.Lock()
+	f.fn = fn
+	f.mu.Unlock()
+}
+
+func (f *fakePD) GetMinResolvedTSByStoresIDs(ctx context.Context, ids []uint64) (uint64, map[uint64]uint64, error) {
+	f.mu.Lock()
+	fn := f.fn
+	f.mu.Unlock()
+	return fn(ids)
+}
+
+// client-go: tikv/kv_test.go TestMinSafeTsFromPD, TestMinSafeTsFromPDByStores,
+// TestMinSafeTsFromMixed1 and TestMinSafeTsFromMixed2 (global scope only: zone scopes
+// are legacy and not built). Store 1 plays client-go's TiKV store (answers 100), store
+// 2 its TiFlash store (answers 80).
+func TestMinSafeTSFromPD(t *testing.T) {
+	const maxTS = ^uint64(0)
+	perStore := func(f func(id uint64) uint64) func([]uint64) (uint64, map[uint64]uint64, error) {
+		return func(ids []uint64) (uint64, map[uint64]uint64, error) {
+			if len(ids) == 0 {
+				return maxTS, nil, nil // no cluster-wide value
+			}
+			m := map[uint64]uint64{}
+			for _, id := range ids {
+				m[id] = f(id)
+			}
+			return maxTS, m, nil
+		}
+	}
+	pdDown := func([]uint64) (uint64, map[uint64]uint64, error) { return 0, nil, errors.New("pd down") }
+	for _, tc := range []struct {
+		name   string
+		rounds []func([]uint64) (uint64, map[uint64]uint64, error) // PD's answers, one per round
+		want   uint64
+		calls  int32 // GetStoreSafeTS calls of the last round
+	}{
+		{"from PD", []func([]uint64) (uint64, map[uint64]uint64, error){
+			func([]uint64) (uint64, map[uint64]uint64, error) { return 90, nil, nil }}, 90, 0},
+		{"a lower cluster value from PD is ignored", []func([]uint64) (uint64, map[uint64]uint64, error){
+			func([]uint64) (uint64, map[uint64]uint64, error) { return 90, nil, nil },
+			func([]uint64) (uint64, map[uint64]uint64, error) { return 70, nil, nil }}, 90, 0},
+		{"from PD by stores", []func([]uint64) (uint64, map[uint64]uint64, error){
+			perStore(func(id uint64) uint64 { return 100 + id })}, 101, 0},
+		{"mixed 1", []func([]uint64) (uint64, map[uint64]uint64, error){perStore(func(id uint64) uint64 {
+			if id == 2 {
+				return 0
+			}
+			return 10
+		})}, 10, 1},
+		{"mixed 2", []func([]uint64) (uint64, map[uint64]uint64, error){perStore(func(id uint64) uint64 {
+			if id == 2 {
+				return 10
+			}
+			return maxTS
+		})}, 10, 1},
+		{"PD fails", []func([]uint64) (uint64, map[uint64]uint64, error){pdDown}, 80, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := testcluster.Memory(t, memcluster.Options{Stores: 2})
+			rw := &rewriteSafeTS{}
+			pd := &fakePD{}
+			c := openSafeTS(t, tg, func(cfg *cluster.Config) {
+				cfg.RPC.Interceptors = append(cfg.RPC.Interceptors, rw.interceptor())
+				cfg.SafeTS.PD = pd
+			})
+			ctx := testCtx(t)
+			addr1, _ := tg.Mem.StoreAddr(1)
+			rw.set(func(addr string) uint64 {
+				if addr == addr1 {
+					return 100
+				}
+				return 80
+			})
+			var got uint64
+			var err error
+			before := rw.calls.Load()
+			for _, r := range tc.rounds {
+				pd.set(r)
+				before = rw.calls.Load()
+				got, err = c.UpdateSafeTS(ctx)
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("min %d %v, want %d", got, err, tc.want)
+			}
+			if n := rw.calls.Load() - before; n != tc.calls {
+				t.Fatalf("%d store calls, want %d", n, tc.calls)
+			}
+			// A store answering MaxUint64 is not taken at its word.
+			pd.set(pdDown)
+			rw.set(func(string) uint64 { return maxTS })
+			if _, err := c.UpdateSafeTS(ctx); !errors.Is(err, cluster.ErrSafeTS) {
+				t.Fatalf("MaxUint64 answers: %v", err)
+			}
+			if ts, _ := c.StoreSafeTS(1); ts == maxTS {
+				t.Fatal("store 1 took MaxUint64")
+			}
+		})
 	}
 }
