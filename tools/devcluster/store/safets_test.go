@@ -57,3 +57,20 @@ func TestStoreSafeTS(t *testing.T) {
 		t.Fatal("TSO error not returned")
 	}
 }
+
+func TestGetStoreSafeTSServer(t *testing.T) {
+	ctx := context.Background()
+	s := &storeServer{}
+	if resp, err := s.GetStoreSafeTS(ctx, &kvrpcpb.StoreSafeTSRequest{}); err != nil || resp.GetSafeTs() != 0 {
+		t.Fatalf("unistore's answer: %v %v", resp, err)
+	}
+	tso := &fakeTSO{ts: 7 << 18}
+	s.safe = &storeSafeTS{tso: tso, locks: fakeLocks{}}
+	if resp, err := s.GetStoreSafeTS(ctx, &kvrpcpb.StoreSafeTSRequest{}); err != nil || resp.GetSafeTs() != 7<<18 {
+		t.Fatalf("wrapper's answer: %v %v", resp, err)
+	}
+	tso.err = errors.New("pd down")
+	if _, err := s.GetStoreSafeTS(ctx, &kvrpcpb.StoreSafeTSRequest{}); err == nil {
+		t.Fatal("TSO error not returned")
+	}
+}
