@@ -291,8 +291,9 @@ func isTiFlash(s *metapb.Store) bool {
 
 // MinSafeTS returns the smallest safe ts of the cluster's TiKV stores as last computed
 // (PD-11; client-go's GetMinSafeTS for the global scope): every replica of every region
-// has applied everything committed at or below it and no lock below it remains, so a
-// snapshot read at this timestamp can be sent to any replica as a stale read
+// has applied everything committed at or below it, and no transaction can still commit at
+// or below it (TiKV's resolved ts), so a snapshot read at this timestamp can be sent to
+// any replica as a stale read
 // (kvrpcpb.Context.StaleRead, region.Options.StaleRead) without waiting for the leader.
 // It is 0 while any store's safe ts is unknown (before the first round completes, or
 // while a store has never answered); callers then read at a fresh timestamp instead.

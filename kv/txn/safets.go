@@ -2,8 +2,8 @@ package txn
 
 // MinSafeTS returns the cluster's min safe ts (PD-11, client-go's GetMinSafeTS for the
 // global scope; see cluster.Cluster.MinSafeTS): every replica of every region has
-// applied everything committed at or below it, and no lock of a transaction that could
-// still commit at or below it remains. A snapshot at this timestamp therefore reads the
+// applied everything committed at or below it, and no transaction can still commit at or
+// below it. A snapshot at this timestamp therefore reads the
 // same data on any replica, which is what a stale read needs: TiKV serves a stale read
 // (kvrpcpb.Context.StaleRead) at a timestamp no later than the replica's safe ts from
 // that replica alone, without asking the leader; at a later timestamp it answers
