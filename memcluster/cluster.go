@@ -46,7 +46,8 @@ type Cluster struct {
 	hooks *hooks
 	pd    *pdServer
 
-	scatter scatterOps // scatter operators reported as running (scatter.go)
+	scatter scatterOps  // scatter operators reported as running (scatter.go)
+	safeTS  safeTSState // regions' safe ts for stale reads (safets.go)
 
 	mu      sync.RWMutex
 	closed  bool

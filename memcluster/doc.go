@@ -102,6 +102,15 @@
 // safe-point and service-safe-point calls). Advancing a GC safe point collects old
 // versions below it.
 //
+// # Safe ts and stale reads
+//
+// Each region has a safe ts that only moves forward: when asked (GetStoreSafeTS,
+// [Cluster.StoreSafeTS]) or when a stale read's timestamp is beyond it, it advances to
+// min(a fresh TSO, the smallest start ts of the region's locks - 1). GetStoreSafeTS
+// returns the smallest safe ts of the store's regions overlapping the key range (all of
+// them for an empty range), 0 for a store without regions. A stale read (Context.StaleRead)
+// at a timestamp beyond its region's safe ts gets DataIsNotReady. See safets.go.
+//
 // # Faults
 //
 // [Cluster.AddHook] installs a function that sees every TiKV request (unary or batched)
@@ -117,7 +126,7 @@
 //
 // # Not modelled
 //
-// Replication lag, DataIsNotReady and safe ts, follower-only failures, ServerIsBusy and
+// Replication lag (followers have the leader's data and safe ts), follower-only failures, ServerIsBusy and
 // other store-level errors except by hooks, shared-lock upgrades (LockUpgradeConflict),
 // flashback, coprocessor,
 // resource control, TiKV's status HTTP server, persistent storage, API v2 keyspace

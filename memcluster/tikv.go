@@ -88,7 +88,11 @@ func mutationKeys(ms []*kvrpcpb.Mutation) [][]byte {
 // KvGet implements the transactional point read.
 func (t *tikvServer) KvGet(ctx context.Context, req *kvrpcpb.GetRequest) (*kvrpcpb.GetResponse, error) {
 	return serve(t, ctx, "KvGet", req, func(_ context.Context, req *kvrpcpb.GetRequest) (*kvrpcpb.GetResponse, error) {
-		if _, rerr := t.txnCheck(req.Context, true, req.Key); rerr != nil {
+		r, rerr := t.txnCheck(req.Context, true, req.Key)
+		if rerr == nil {
+			rerr = t.staleReadCheck(r, req.Context, req.Version)
+		}
+		if rerr != nil {
 			return &kvrpcpb.GetResponse{RegionError: rerr}, nil
 		}
 		v, cts, found, kerr := t.cluster().mvcc.Get(req.Key, req.Version, readOptsOf(req.Context))
@@ -103,7 +107,11 @@ func (t *tikvServer) KvGet(ctx context.Context, req *kvrpcpb.GetRequest) (*kvrpc
 // KvBatchGet implements the transactional multi-key read.
 func (t *tikvServer) KvBatchGet(ctx context.Context, req *kvrpcpb.BatchGetRequest) (*kvrpcpb.BatchGetResponse, error) {
 	return serve(t, ctx, "KvBatchGet", req, func(_ context.Context, req *kvrpcpb.BatchGetRequest) (*kvrpcpb.BatchGetResponse, error) {
-		if _, rerr := t.txnCheck(req.Context, true, req.Keys...); rerr != nil {
+		r, rerr := t.txnCheck(req.Context, true, req.Keys...)
+		if rerr == nil {
+			rerr = t.staleReadCheck(r, req.Context, req.Version)
+		}
+		if rerr != nil {
 			return &kvrpcpb.BatchGetResponse{RegionError: rerr}, nil
 		}
 		return &kvrpcpb.BatchGetResponse{Pairs: t.cluster().mvcc.BatchGet(req.Keys, req.Version, readOptsOf(req.Context), req.NeedCommitTs)}, nil
@@ -119,6 +127,9 @@ func (t *tikvServer) KvScan(ctx context.Context, req *kvrpcpb.ScanRequest) (*kvr
 			check = [][]byte{req.StartKey}
 		}
 		r, rerr := t.txnCheck(req.Context, true, check...)
+		if rerr == nil {
+			rerr = t.staleReadCheck(r, req.Context, req.Version)
+		}
 		if rerr != nil {
 			return &kvrpcpb.ScanResponse{RegionError: rerr}, nil
 		}

@@ -69,6 +69,9 @@ type Config struct {
 	RPC    rpc.Config
 	Region region.Config
 	Sender region.SenderConfig
+
+	// SafeTS tunes the min-safe-ts updater behind MinSafeTS (safets.go).
+	SafeTS SafeTSConfig
 }
 
 // DefaultRawAttemptTimeout bounds one attempt of a raw request (Sender.AttemptTimeout)
@@ -144,6 +147,7 @@ type Cluster struct {
 	sender *region.Sender
 	mux    *region.Mux
 	mode   Mode
+	safeTS *safeTSUpdater
 
 	closeOnce sync.Once
 	closeErr  error
@@ -221,14 +225,19 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	cache := region.New(pdc, gcfg)
 	cacheRef.Store(cache)
-	return &Cluster{
+	c := &Cluster{
 		pd:     pdc,
 		rpc:    rc,
 		cache:  cache,
 		sender: region.NewSender(cache, m, scfg),
 		mux:    m,
 		mode:   cfg.Mode,
-	}, nil
+	}
+	c.safeTS = newSafeTSUpdater(c, cfg.SafeTS, cfg.Logger)
+	if cfg.SafeTS.Eager {
+		c.safeTS.start()
+	}
+	return c, nil
 }
 
 // PD returns the PD client.
@@ -251,11 +260,12 @@ func (c *Cluster) Codec() codec.Codec { return c.pd.Codec() }
 // Mode returns the key space the Cluster addresses.
 func (c *Cluster) Mode() Mode { return c.mode }
 
-// Close releases everything: the region cache's loop, every store connection (waiting
+// Close releases everything: the min-safe-ts updater, the region cache's loop, every store connection (waiting
 // within ctx for calls in flight) and the PD client. It is idempotent; later calls
 // return the first call's result.
 func (c *Cluster) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
+		c.safeTS.close()
 		err1 := c.cache.Close()
 		err2 := c.rpc.Close(ctx)
 		err3 := c.pd.Close()

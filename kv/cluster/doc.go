@@ -18,8 +18,18 @@
 //
 // Open connects to PD (validating the keyspace and the API version), starts the region
 // cache's background loop and prepares the RPC client; connections to stores are made on
-// first use. Close stops everything in the reverse order and waits for it. Both ends are
+// first use; the min-safe-ts updater starts on first use. Close stops everything in the
+// reverse order and waits for it. Both ends are
 // bounded by the caller's ctx.
+//
+// # Min safe ts
+//
+// MinSafeTS is the smallest safe ts of the TiKV stores (PD-11): a timestamp any replica
+// can serve a stale read at. A background updater owned by the Cluster refreshes it (by
+// default every 2 s, from the first MinSafeTS call until Close): it asks every store PD
+// lists with GetStoreSafeTS, keeps each store's largest answer, and reports 0 while any
+// store has never answered. UpdateSafeTS runs a round on demand. SafeTSConfig.PD adds
+// PD's min resolved ts as a first source. See docs/safets.md.
 //
 // # Splitting
 //

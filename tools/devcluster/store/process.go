@@ -91,10 +91,12 @@ func startCluster(ctx context.Context, o options, splitKeys [][]byte) (p *proces
 		return p, err
 	}
 	mem := newMemLocks()
+	safe := &storeSafeTS{tso: p.pdc, locks: p.eng.mvcc, mem: mem}
 	for i, st := range p.cl.stores {
 		view := &storeView{c: p.cl, storeID: st.Id, addr: st.Address}
 		inner := tikv.NewServer(view, p.pdc, p.eng.mvcc, p.eng.inner)
 		srv := newStoreServer(inner, view, p.raw, mem)
+		srv.safe = safe
 		p.servers = append(p.servers, srv)
 		g := grpc.NewServer(
 			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),

@@ -25,6 +25,7 @@ type storeServer struct {
 	raw   *rawkv.Store
 	mem   *memLocks // shared by every store of the process, like the engine
 	batch *dispatcher
+	safe  *storeSafeTS // GetStoreSafeTS (safets.go); nil: unistore's 0
 }
 
 func newStoreServer(inner *tikv.Server, view *storeView, raw *rawkv.Store, mem *memLocks) *storeServer {
