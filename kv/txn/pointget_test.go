@@ -20,8 +20,34 @@ import (
 type readTap struct {
 	mu     sync.Mutex
 	gets   []*kvrpcpb.Context
+	locked []bool // the answer to gets[i] reported a lock
 	after  func(resp *kvrpcpb.GetResponse) // called without mu held
 	zeroTS bool                            // drop commit ts from read responses
+}
+
+// answerLocked reports whether a read's answer reported a lock.
+func answerLocked(resp any) bool {
+	switch v := resp.(type) {
+	case *kvrpcpb.GetResponse:
+		return v.GetError().GetLocked() != nil
+	case *kvrpcpb.BatchGetResponse:
+		if v.GetError().GetLocked() != nil {
+			return true
+		}
+		for _, p := range v.GetPairs() {
+			if p.GetError().GetLocked() != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lockedReads returns which recorded reads were answered with a lock.
+func (r *readTap) lockedReads() []bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]bool(nil), r.locked...)
 }
 
 func (r *readTap) interceptor() rpc.Interceptor {
@@ -34,15 +60,23 @@ func (r *readTap) interceptor() rpc.Interceptor {
 			case *kvrpcpb.BatchGetRequest:
 				rc = req.GetContext()
 			}
+			idx := -1
 			if rc != nil {
 				c := *rc
 				r.mu.Lock()
+				idx = len(r.gets)
 				r.gets = append(r.gets, &c)
+				r.locked = append(r.locked, false)
 				r.mu.Unlock()
 			}
 			resp, err := next(ctx, inv)
 			if err != nil {
 				return resp, err
+			}
+			if idx >= 0 && answerLocked(resp) {
+				r.mu.Lock()
+				r.locked[idx] = true
+				r.mu.Unlock()
 			}
 			r.mu.Lock()
 			after, zero := r.after, r.zeroTS
@@ -76,7 +110,7 @@ func (r *readTap) contexts() []*kvrpcpb.Context {
 func (r *readTap) reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.gets = nil
+	r.gets, r.locked = nil, nil
 }
 
 func openTap(t testing.TB, tg testcluster.Target, r *readTap, mod ...func(*Config)) *Client {
@@ -148,13 +182,20 @@ func TestStaleReadMeetingLockRetriesAsLeaderRead(t *testing.T) {
 		rawPrewrite(t, c, ts(t, c), crashed{primary: pb, ttl: 1}, pb, "x", k2, "x")
 		pastTTL() // the locks expired: resolving rolls them back
 		snap := c.Snapshot(ts(t, c), WithStaleRead())
+		// The first read is stale; the region layer may try other replicas (a replica
+		// whose safe ts is behind answers DataIsNotReady); once an answer reported the
+		// lock, every later read is a leader read.
 		check := func(what string) {
 			t.Helper()
-			cs := tap.contexts()
+			cs, locked := tap.contexts(), tap.lockedReads()
 			if len(cs) < 2 || !cs[0].StaleRead {
 				t.Fatalf("%s: %d reads, first %+v", what, len(cs), cs[0])
 			}
-			for _, rc := range cs[1:] {
+			first := slices.Index(locked, true)
+			if first < 0 || first == len(cs)-1 {
+				t.Fatalf("%s: no read after the lock (locked answers %v)", what, locked)
+			}
+			for _, rc := range cs[first+1:] {
 				if rc.StaleRead || rc.ReplicaRead {
 					t.Fatalf("%s: a read after the lock was not a leader read: %+v", what, rc)
 				}
