@@ -20,7 +20,7 @@ import (
 type readTap struct {
 	mu     sync.Mutex
 	gets   []*kvrpcpb.Context
-	locked []bool // the answer to gets[i] reported a lock
+	locked []bool                          // the answer to gets[i] reported a lock
 	after  func(resp *kvrpcpb.GetResponse) // called without mu held
 	zeroTS bool                            // drop commit ts from read responses
 }
