@@ -122,3 +122,37 @@ func TestStaleReadOnTheWire(t *testing.T) {
 		t.Fatal("no Get was sent as a stale read")
 	}
 }
+
+// In raw mode the DSN's requestSource and resourceGroup label every request (they are
+// client-wide there: raw statements have no transaction to carry them).
+func TestRawModeRequestLabels(t *testing.T) {
+	name := sqltest.Name(t.Name())
+	mc, err := memcluster.Open(name, memcluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	db, err := sql.Open("tikv", "memory://"+name+"?mode=raw&requestSource=batch_job&resourceGroup=rg1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	key := []byte("labelled-key")
+	var mu sync.Mutex
+	var seen []*kvrpcpb.Context
+	defer mc.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+		if p, ok := r.Body.(*kvrpcpb.RawPutRequest); ok && bytes.Contains(p.Key, key) {
+			mu.Lock()
+			seen = append(seen, r.Context)
+			mu.Unlock()
+		}
+		return nil
+	})()
+	sqltest.Exec(t, db, "PUT ? ?", key, "v")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0].GetRequestSource() != "batch_job" ||
+		seen[0].GetResourceControlContext().GetResourceGroupName() != "rg1" {
+		t.Fatalf("raw put contexts %v", seen)
+	}
+}

@@ -214,6 +214,11 @@ func (c *Connector) open(ctx context.Context) (err error) {
 	var txnc *txn.Client
 	if cfg.Mode == dsn.ModeRaw {
 		cc.Mode = cluster.Raw
+		// Raw requests have no per-transaction options: the DSN's labels become the
+		// client-wide defaults of every request (in txn mode they are transaction options,
+		// see conn, so that a transaction can override them).
+		cc.RPC.Context.RequestSource = cfg.RequestSource
+		cc.RPC.Context.ResourceGroup = cfg.ResourceGroup
 		// A statement asks for at most maxScan+1 pairs (the +1 detects the guard).
 		rawc, err = raw.New(octx, raw.Config{Config: cc, Atomic: cfg.Atomic, MaxScan: max(raw.DefaultMaxScan, cfg.EffectiveMaxScan()+1)})
 	} else {
