@@ -189,6 +189,15 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pcfg.APIVersion == codec.V2 {
+		// Every request of an API v2 cluster says so, with its keyspace: TiKV accepts
+		// API v1 transactional requests only for TiDB's own keys, and scopes resource
+		// control and GC by the keyspace ID (client-go's codec does the same).
+		rcfg.Context.APIVersion = kvrpcpb.APIVersion_V2
+		if ks := pdc.Keyspace(); ks != nil {
+			rcfg.Context.KeyspaceID = uint32(ks.ID)
+		}
+	}
 	rc, err := rpc.New(rcfg)
 	if err != nil {
 		_ = pdc.Close()
