@@ -16,9 +16,12 @@ import (
 //
 //   - only with SenderConfig.EnableForwarding, only for leader requests (ReadLeader,
 //     not stale reads) of regions with more than one replica;
-//   - only while the leader's store is marked unreachable; once it is reachable again,
-//     or the leader answered NotLeader, requests go direct and the remembered proxy of
-//     the region is dropped;
+//   - only while the leader's store is marked unreachable: with a Prober, until a
+//     probe finds it alive again (client-go's liveness state), not merely until the
+//     mark's Config.UnreachableRetry lapses, so that forwarded requests do not go back
+//     to a store that still refuses them; once it is reachable again, or the leader
+//     answered NotLeader, requests go direct and the remembered proxy of the region is
+//     dropped;
 //   - the proxy that relayed a request is remembered per cached region and reused by
 //     later requests while it stays a candidate; otherwise the first candidate in peer
 //     order is used. A candidate is a non-leader replica on a reachable store that this
@@ -58,6 +61,22 @@ func (r *entry) proxyIndex() int { return int(r.proxy.Load()) - 1 }
 // setProxy remembers peer i as the region's proxy; -1 forgets it.
 func (r *entry) setProxy(i int) { r.proxy.Store(int32(i + 1)) }
 
+// initForwarding sets sel's forwarding switches from the Sender's config and cache.
+func (s *Sender) initForwarding(sel *selector) {
+	sel.forward = s.cfg.EnableForwarding
+	sel.probed = s.cache.prober != nil
+}
+
+// leaderCutOff reports whether the leader's store counts as unreachable for
+// forwarding: marked and not yet found alive by a probe (when the cache probes), or
+// marked and the mark not yet lapsed.
+func (s *selector) leaderCutOff(st *Store, now time.Time) bool {
+	if s.probed {
+		return st.unreachableUntil.Load() != 0
+	}
+	return !st.Reachable(now)
+}
+
 // forwarding reports whether the selector may forward this request's leader attempts.
 func (s *selector) forwarding() bool {
 	return s.forward && len(s.replicas) > 1 && s.opts.ReplicaRead == ReadLeader && !s.opts.StaleRead
@@ -69,7 +88,7 @@ func (s *selector) forwarding() bool {
 func (s *selector) nextProxied() (t *target, done bool) {
 	l := s.leaderReplica()
 	now := s.now()
-	if s.ignoreReach || l.store.Reachable(now) || l.notLeader {
+	if s.ignoreReach || !s.leaderCutOff(l.store, now) || l.notLeader {
 		s.region.setProxy(-1)
 		return nil, false
 	}

@@ -427,3 +427,48 @@ func TestForwardedHostContext(t *testing.T) {
 		t.Fatalf("ForwardedHost = %q", got)
 	}
 }
+
+// With a Prober, a leader store stays cut off (forwarded to) after its unreachable
+// mark lapses, until a probe finds it alive; without one, the lapse sends requests
+// direct again.
+func TestForwardingMarkLapse(t *testing.T) {
+	f := newFakeCluster(3)
+	e, w := newProxyEnv(t, f, true)
+	w.setCut(1, true)
+	if err := e.put(t, "k", "v", nil); err != nil {
+		t.Fatal(err)
+	}
+	w.takePath()
+	st := e.cache.stores.get(1)
+	st.unreachableUntil.Store(1) // lapsed long ago, never cleared by a probe
+	if _, err := e.get(t, "k", nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := w.takePath(); !samePath(p, "store2>store1") {
+		t.Fatalf("path = %v, want the proxy while no probe succeeded", p)
+	}
+
+	// No Prober: the mark's lapse is all there is.
+	f2 := newFakeCluster(3)
+	w2 := newRelayFake(f2)
+	c := New(f2, Config{UnreachableRetry: time.Hour})
+	t.Cleanup(func() { c.Close() })
+	s := NewSender(c, w2, SenderConfig{Clock: &fakeClock{now: time.Unix(1000, 0)}, EnableForwarding: true})
+	w2.setCut(1, true)
+	if _, err := Send[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse](context.Background(), s, []byte("k"),
+		&kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := w2.takePath(); !samePath(p, "store1", "store2>store1") {
+		t.Fatalf("path = %v", p)
+	}
+	c.stores.get(1).unreachableUntil.Store(1)
+	w2.setCut(1, false)
+	if _, err := Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](context.Background(), s, []byte("k"),
+		&kvrpcpb.RawGetRequest{Key: []byte("k")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := w2.takePath(); !samePath(p, "store1") {
+		t.Fatalf("path = %v, want direct after the lapse", p)
+	}
+}

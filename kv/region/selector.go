@@ -74,6 +74,7 @@ type selector struct {
 	ignoreReach     bool // while set, unreachable stores are candidates too
 	triedUnreach    bool // the unreachable stores were given their one chance
 	forward         bool // SenderConfig.EnableForwarding (proxy.go)
+	probed          bool // the cache probes unreachable stores (proxy.go)
 }
 
 func newSelector(r *entry, opts *Options, now func() time.Time, rnd func(int64) int64) *selector {

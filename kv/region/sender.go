@@ -218,7 +218,7 @@ func (s *Sender) send(ctx context.Context, bo *backoff.Backoffer, loc *Location,
 	}
 	a := &attempt{ctx: ctx, bo: bo, region: r, opts: opts,
 		sel: newSelector(r, opts, s.cache.cfg.Now, s.cache.cfg.Rand)}
-	a.sel.forward = s.cfg.EnableForwarding
+	s.initForwarding(a.sel)
 	for n := 0; ; n++ {
 		if ctx.Err() != nil {
 			return nil, ctxErr(ctx, "send")
