@@ -11,6 +11,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
 
 	"github.com/tikvsql/tikvsql/kv"
 )
@@ -470,5 +471,24 @@ func TestForwardingMarkLapse(t *testing.T) {
 	}
 	if p := w2.takePath(); !samePath(p, "store1") {
 		t.Fatalf("path = %v, want direct after the lapse", p)
+	}
+}
+
+// A proxy whose store PD no longer knows is skipped like one that failed.
+func TestForwardingProxyTombstone(t *testing.T) {
+	f := newFakeCluster(3)
+	e, w := newProxyEnv(t, f, true)
+	if err := e.put(t, "k", "v", nil); err != nil {
+		t.Fatal(err)
+	}
+	w.takePath()
+	w.setCut(1, true)
+	f.set(func() { f.stores[2].State = metapb.StoreState_Tombstone })
+	e.cache.stores.get(2).needCheck.Store(true) // as after a failure: ask PD on next use
+	if err := e.put(t, "k", "v", nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := w.takePath(); !samePath(p, "store1", "store3>store1") {
+		t.Fatalf("path = %v", p)
 	}
 }
