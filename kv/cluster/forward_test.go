@@ -154,3 +154,60 @@ func TestForwardingOffByDefault(t *testing.T) {
 		t.Fatalf("leader served %v without forwarding", via)
 	}
 }
+
+// A transactional write (prewrite, commit) and read go through a proxy as well; the
+// prewrite's Context names the leader peer although a follower's store received it.
+func TestForwardingTxnEndToEnd(t *testing.T) {
+	tg := testcluster.Memory(t, memcluster.Options{Stores: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := tg.Config(cluster.Txn)
+	cfg.Sender.EnableForwarding = true // alone, it turns on kv/rpc's forwarding too
+	c, err := cluster.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	leader := tg.Mem.Regions()[0].LeaderStore
+	var mu sync.Mutex
+	var prewrites []memcluster.Request
+	defer tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+		if r.Method == "KvPrewrite" {
+			mu.Lock()
+			prewrites = append(prewrites, memcluster.Request{StoreID: r.StoreID, ProxyStoreID: r.ProxyStoreID, Context: r.Context})
+			mu.Unlock()
+		}
+		return nil
+	})()
+	if err := tg.Mem.IsolateStore(leader, true); err != nil {
+		t.Fatal(err)
+	}
+	key := c.Codec().EncodeKey([]byte("txn-k"))
+	start := tg.Mem.Now()
+	pw, err := region.Send[*kvrpcpb.PrewriteRequest, *kvrpcpb.PrewriteResponse](ctx, c.Sender(), []byte("txn-k"),
+		&kvrpcpb.PrewriteRequest{Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: key, Value: []byte("v")}},
+			PrimaryLock: key, StartVersion: start, LockTtl: 3000}, nil)
+	if err != nil || len(pw.Errors) > 0 {
+		t.Fatalf("prewrite through a proxy: %v %v", pw, err)
+	}
+	commit := tg.Mem.Now()
+	cr, err := region.Send[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse](ctx, c.Sender(), []byte("txn-k"),
+		&kvrpcpb.CommitRequest{Keys: [][]byte{key}, StartVersion: start, CommitVersion: commit}, nil)
+	if err != nil || cr.Error != nil {
+		t.Fatalf("commit through a proxy: %v %v", cr, err)
+	}
+	get, err := region.Send[*kvrpcpb.GetRequest, *kvrpcpb.GetResponse](ctx, c.Sender(), []byte("txn-k"),
+		&kvrpcpb.GetRequest{Key: key, Version: tg.Mem.Now()}, nil)
+	if err != nil || string(get.Value) != "v" {
+		t.Fatalf("get through a proxy: %v %v", get, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(prewrites) != 1 {
+		t.Fatalf("prewrites served: %+v", prewrites)
+	}
+	p := prewrites[0]
+	if p.StoreID != leader || p.ProxyStoreID == 0 || p.ProxyStoreID == leader || p.Context.GetPeer().GetStoreId() != leader {
+		t.Fatalf("prewrite served %+v, want the leader %d through a follower", p, leader)
+	}
+}
