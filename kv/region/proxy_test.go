@@ -26,12 +26,13 @@ type relayFake struct {
 	mu      sync.Mutex
 	cut     map[uint64]bool
 	noRelay map[uint64]bool
+	slow    map[uint64]bool    // relays never answer (until ctx ends)
 	path    []string           // "storeN" for direct sends, "storeP>storeN" for forwarded ones
 	onRelay func(proxy uint64) // called under mu when a store relays, after its checks
 }
 
 func newRelayFake(f *fakeCluster) *relayFake {
-	return &relayFake{fakeCluster: f, cut: map[uint64]bool{}, noRelay: map[uint64]bool{}}
+	return &relayFake{fakeCluster: f, cut: map[uint64]bool{}, noRelay: map[uint64]bool{}, slow: map[uint64]bool{}}
 }
 
 func addrID(addr string) uint64 {
@@ -49,7 +50,7 @@ func (w *relayFake) Invoke(ctx context.Context, addr string, req Request) (Respo
 		step = addr + ">" + host
 	}
 	w.path = append(w.path, step)
-	cut, noRelay := w.cut[id], w.noRelay[id]
+	cut, noRelay, slow := w.cut[id], w.noRelay[id], w.slow[id]
 	if host != "" && !cut && w.onRelay != nil {
 		w.onRelay(id)
 	}
@@ -67,6 +68,10 @@ func (w *relayFake) Invoke(ctx context.Context, addr string, req Request) (Respo
 	}
 	if noRelay {
 		return nil, errors.New("proxy: cannot reach forwarded host")
+	}
+	if slow {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	return w.fakeCluster.Invoke(ctx, host, req) // the target's own faults apply
 }
@@ -489,6 +494,32 @@ func TestForwardingProxyTombstone(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p := w.takePath(); !samePath(p, "store1", "store3>store1") {
+		t.Fatalf("path = %v", p)
+	}
+}
+
+// A forwarded read whose proxy does not answer within the read timeout's round moves to
+// the next proxy at once (the round's rules, readtimeout.go, apply to the leader target).
+func TestForwardingReadTimeoutRound(t *testing.T) {
+	f := newFakeCluster(3)
+	e, w := newProxyEnv(t, f, true)
+	if err := e.put(t, "k", "v", nil); err != nil {
+		t.Fatal(err)
+	}
+	w.takePath()
+	w.setCut(1, true)
+	if _, err := e.get(t, "k", nil); err != nil { // marks store 1, remembers store 2
+		t.Fatal(err)
+	}
+	w.takePath()
+	w.mu.Lock()
+	w.slow[2] = true
+	w.mu.Unlock()
+	resp, err := e.get(t, "k", &Options{ReadTimeout: 20 * time.Millisecond})
+	if err != nil || string(resp.Value) != "v" {
+		t.Fatal(resp, err)
+	}
+	if p := w.takePath(); !samePath(p, "store2>store1", "store3>store1") {
 		t.Fatalf("path = %v", p)
 	}
 }
