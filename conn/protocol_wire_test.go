@@ -145,3 +145,34 @@ func TestRawModeRequestLabels(t *testing.T) {
 		t.Fatalf("raw put contexts %v", seen)
 	}
 }
+
+// forwarding=true: with the region leader's store cut off from this client (it still
+// serves what other stores relay), statements go through a follower's store.
+func TestForwardingDSN(t *testing.T) {
+	name := sqltest.Name(t.Name())
+	mc, err := memcluster.Open(name, memcluster.Options{Stores: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mc.Close() })
+	db, err := sql.Open("tikv", "memory://"+name+"?forwarding=true&dialTimeout=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	sqltest.Exec(t, db, "PUT ? ?", "fwd-a", "1") // the client knows the region and its leader
+	leader := mc.Regions()[0].LeaderStore
+	if err := mc.IsolateStore(leader, true); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = mc.IsolateStore(leader, false) }()
+	// A read finds the leader unreachable and moves to a proxy (a write that must not
+	// be resent, like this 1PC PUT, would instead be undetermined on its first try).
+	if got := sqltest.QueryFlat(t, db, "GET ?", "fwd-a"); got != "fwd-a=1" {
+		t.Fatalf("read through a proxy: %q", got)
+	}
+	sqltest.Exec(t, db, "PUT ? ?", "fwd-b", "2")
+	if got := sqltest.QueryFlat(t, db, "GET ?", "fwd-b"); got != "fwd-b=2" {
+		t.Fatalf("read through a proxy: %q", got)
+	}
+}

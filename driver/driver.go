@@ -178,11 +178,12 @@ func (c *Connector) open(ctx context.Context) (err error) {
 		return err
 	}
 	cc := cluster.Config{
-		Keyspace: cfg.Keyspace,
-		TLS:      tlsCfg,
-		Logger:   c.opts.logger,
-		Tracer:   c.opts.tracer,
-		RPC:      rpc.Config{DialTimeout: cfg.EffectiveDialTimeout()},
+		Keyspace:         cfg.Keyspace,
+		TLS:              tlsCfg,
+		Logger:           c.opts.logger,
+		Tracer:           c.opts.tracer,
+		RPC:              rpc.Config{DialTimeout: cfg.EffectiveDialTimeout()},
+		EnableForwarding: cfg.Forwarding,
 	}
 	if cfg.APIVersion == dsn.APIV2 {
 		cc.APIVersion = 2
