@@ -527,6 +527,25 @@ func TestPortRetriedLevelsDoNotGrowMem(t *testing.T) {
 	}
 }
 
+// client-go: internal/unionstore/memdb_test.go TestReadOnlyZeroMem (a buffer nobody
+// writes allocates nothing: every read-only transaction has one)
+func TestPortReadOnlyZeroMem(t *testing.T) {
+	db := New(Limits{})
+	if m := db.Mem(); m != 0 {
+		t.Fatalf("empty buffer holds %d bytes", m)
+	}
+	if _, ok := db.Get([]byte("k")); ok || db.Flags([]byte("k")) != 0 || db.Iter(kv.KeyRange{}, IterOptions{}).Valid() {
+		t.Fatal("reads on an empty buffer")
+	}
+	if m := db.Mem(); m != 0 {
+		t.Fatalf("reads allocated %d bytes", m)
+	}
+	_ = db.Set([]byte("k"), []byte("v"))
+	if v, ok := db.Get([]byte("k")); !ok || string(v) != "v" || db.Mem() == 0 {
+		t.Fatal("first write")
+	}
+}
+
 // client-go: internal/unionstore/memdb_test.go TestBufferLimit, TestKeyValueOversize
 // (limits are checked on Delete too: a tombstone's key counts)
 func TestPortLimitsOnDelete(t *testing.T) {
