@@ -1,0 +1,127 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/tikvpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/mem"
+
+	"github.com/tikvsql/tikvsql/kv"
+)
+
+// restartFake serves a new fakeTiKV on the address of a stopped one, until the test ends.
+func restartFake(t *testing.T, addr string) *fakeTiKV {
+	t.Helper()
+	var lis net.Listener
+	var err error
+	// The old listener's port is free once Stop returned; retry briefly in case the
+	// kernel has not released it yet.
+	deadline := time.Now().Add(5 * time.Second)
+	for lis, err = net.Listen("tcp", addr); err != nil; lis, err = net.Listen("tcp", addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("listen again on %s: %v", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f := &fakeTiKV{addr: addr, release: make(chan struct{}),
+		keyStream: map[string]int64{}, blocked: map[string]struct{}{}, health: health.NewServer()}
+	f.srv = grpc.NewServer(grpc.ForceServerCodecV2(newWireCodec(mem.DefaultBufferPool())))
+	tikvpb.RegisterTikvServer(f.srv, f)
+	healthpb.RegisterHealthServer(f.srv, f.health)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.srv.Serve(lis) }()
+	t.Cleanup(func() {
+		f.releaseAll()
+		f.srv.Stop()
+		<-done
+	})
+	return f
+}
+
+// client-go: internal/client/client_test.go TestBatchClientRecoverAfterServerRestart
+// (requests succeed, fail retryably while the store is down, and succeed again on the same
+// client once the store is back at the same address)
+func TestPortRecoverAfterServerRestart(t *testing.T) {
+	f := startFake(t, nil)
+	c := newClient(t, Config{ConnectionCount: 2})
+	ctx := context.Background()
+	for i := range 100 {
+		if _, err := rawGet(ctx, c, f.addr, "before", CallOptions{}); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	f.releaseAll()
+	f.srv.Stop()
+	for i := range 10 {
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, err := rawGet(short, c, f.addr, "down", CallOptions{})
+		cancel()
+		if err == nil {
+			t.Fatalf("request %d succeeded with the store down", i)
+		}
+		if !errors.Is(err, kv.ErrStoreUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	f2 := restartFake(t, f.addr)
+	deadline := time.Now().Add(20 * time.Second) // reconnect backoff grows to 3 s
+	for {
+		v, err := rawGet(ctx, c, f.addr, "after", CallOptions{})
+		if err == nil {
+			if v != "after" {
+				t.Fatalf("answer %q", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range 100 {
+		if _, err := rawGet(ctx, c, f.addr, "again", CallOptions{}); err != nil {
+			t.Fatalf("request %d after recovery: %v", i, err)
+		}
+	}
+	if f2.requests.Load()+f2.unary.Load() == 0 {
+		t.Fatal("the restarted store saw nothing")
+	}
+}
+
+// client-go: internal/client/client_test.go TestConcurrentCloseConnPanic (closing the
+// client and one of its stores at the same time is safe, and both return)
+func TestPortConcurrentCloseAndCloseStore(t *testing.T) {
+	f := startFake(t, nil)
+	c, err := New(Config{ConnectionCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := rawGet(ctx, c, f.addr, "warm", CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		c.CloseStore(f.addr)
+	}()
+	wg.Wait()
+	if _, err := rawGet(ctx, c, f.addr, "k", CallOptions{}); !errors.Is(err, kv.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
