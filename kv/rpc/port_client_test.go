@@ -125,3 +125,23 @@ func TestPortConcurrentCloseAndCloseStore(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// client-go: internal/client/client_test.go TestForwardMetadataByUnaryCall (a unary call
+// through a proxy store carries the forwarded-host metadata; one without a proxy carries
+// none). The batched case is TestForwarding.
+func TestPortForwardMetadataByUnaryCall(t *testing.T) {
+	f := startFake(t, nil)
+	c := newClient(t, Config{EnableForwarding: true, MaxBatchSize: -1})
+	ctx := context.Background()
+	if v, err := rawGet(ctx, c, f.addr, "direct", CallOptions{}); err != nil || v != "direct" {
+		t.Fatalf("direct unary call: %q %v", v, err)
+	}
+	if v, err := rawGet(ctx, c, f.addr, "fwd", CallOptions{ForwardedHost: "leader:20160"}); err != nil || v != "fwd" {
+		t.Fatalf("forwarded unary call: %q %v", v, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.unary.Load() != 2 || len(f.forwarded) != 1 || f.forwarded[0] != "leader:20160" {
+		t.Fatalf("%d unary calls, forwarded hosts seen %q", f.unary.Load(), f.forwarded)
+	}
+}
