@@ -13,27 +13,28 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/peer"
 
 	"github.com/tikvsql/tikvsql/kv"
 )
 
-// restartFake serves a new fakeTiKV on the address of a stopped one, until the test ends.
-func restartFake(t *testing.T, addr string) *fakeTiKV {
+// serveFake serves a new fakeTiKV on addr ("127.0.0.1:0" for any port) with extra server
+// options, until the test ends. On a fixed address it retries the listen briefly, for an
+// address a stopped server has just released.
+func serveFake(t *testing.T, addr string, opts ...grpc.ServerOption) *fakeTiKV {
 	t.Helper()
 	var lis net.Listener
 	var err error
-	// The old listener's port is free once Stop returned; retry briefly in case the
-	// kernel has not released it yet.
 	deadline := time.Now().Add(5 * time.Second)
 	for lis, err = net.Listen("tcp", addr); err != nil; lis, err = net.Listen("tcp", addr) {
 		if time.Now().After(deadline) {
-			t.Fatalf("listen again on %s: %v", addr, err)
+			t.Fatalf("listen on %s: %v", addr, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	f := &fakeTiKV{addr: addr, release: make(chan struct{}),
+	f := &fakeTiKV{addr: lis.Addr().String(), release: make(chan struct{}),
 		keyStream: map[string]int64{}, blocked: map[string]struct{}{}, health: health.NewServer()}
-	f.srv = grpc.NewServer(grpc.ForceServerCodecV2(newWireCodec(mem.DefaultBufferPool())))
+	f.srv = grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodecV2(newWireCodec(mem.DefaultBufferPool()))}, opts...)...)
 	tikvpb.RegisterTikvServer(f.srv, f)
 	healthpb.RegisterHealthServer(f.srv, f.health)
 	done := make(chan struct{})
@@ -71,7 +72,7 @@ func TestPortRecoverAfterServerRestart(t *testing.T) {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
-	f2 := restartFake(t, f.addr)
+	f2 := serveFake(t, f.addr)
 	deadline := time.Now().Add(20 * time.Second) // reconnect backoff grows to 3 s
 	for {
 		v, err := rawGet(ctx, c, f.addr, "after", CallOptions{})
@@ -143,5 +144,64 @@ func TestPortForwardMetadataByUnaryCall(t *testing.T) {
 	defer f.mu.Unlock()
 	if f.unary.Load() != 2 || len(f.forwarded) != 1 || f.forwarded[0] != "leader:20160" {
 		t.Fatalf("%d unary calls, forwarded hosts seen %q", f.unary.Load(), f.forwarded)
+	}
+}
+
+// client-go: internal/client/client_test.go TestConn (the part that still applies: calls to
+// one store rotate over its ConnectionCount connections, and every connection carries its
+// own BatchCommands stream). Versioned pools (CloseAddrVer) are not built.
+func TestPortConnectionRoundRobin(t *testing.T) {
+	var mu sync.Mutex
+	unaryPeers, streamPeers := map[string]int{}, map[string]int{}
+	note := func(ctx context.Context, m map[string]int) {
+		if p, ok := peer.FromContext(ctx); ok {
+			mu.Lock()
+			m[p.Addr.String()]++
+			mu.Unlock()
+		}
+	}
+	f := serveFake(t, "127.0.0.1:0",
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			note(ctx, unaryPeers)
+			return h(ctx, req)
+		}),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			note(ss.Context(), streamPeers)
+			return h(srv, ss)
+		}))
+	const conns = 4
+	ctx := context.Background()
+	unary := newClient(t, Config{ConnectionCount: conns, MaxBatchSize: -1})
+	for i := range 2 * conns {
+		if _, err := rawGet(ctx, unary, f.addr, "u", CallOptions{}); err != nil {
+			t.Fatalf("unary call %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	if len(unaryPeers) != conns {
+		t.Errorf("unary calls used %d connections, want %d: %v", len(unaryPeers), conns, unaryPeers)
+	}
+	for addr, n := range unaryPeers {
+		if n != 2 {
+			t.Errorf("connection %s carried %d of %d calls", addr, n, 2*conns)
+		}
+	}
+	mu.Unlock()
+
+	batched := newClient(t, Config{ConnectionCount: conns})
+	if _, err := rawGet(ctx, batched, f.addr, "b", CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "one stream per connection", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(streamPeers) == conns
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for addr, n := range streamPeers {
+		if n != 1 {
+			t.Errorf("connection %s carries %d streams", addr, n)
+		}
 	}
 }
