@@ -463,3 +463,32 @@ func TestPortResponseKeyErrorRetried(t *testing.T) {
 		}
 	})
 }
+
+// client-go: integration_tests/async_commit_fail_test.go TestFailAsyncCommitPrewriteRpcErrors,
+// the parts after the error: an async-commit prewrite that TiKV applied but whose answer
+// was lost makes Commit undetermined; Rollback is then refused (the transaction is over,
+// nothing is cleaned up), and the transaction turns out committed: a reader decides it
+// from its locks and sees the value.
+func TestPortUndeterminedAsyncCommitIsCommitted(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		w := &wire{failPrewrite: fmt.Errorf("injected: %w", kv.ErrStoreUnavailable)}
+		c := openWire(t, tg, w, func(cfg *Config) { cfg.RPC.MaxBatchSize = -1 })
+		reader := open(t, tg)
+		p := prefix(t)
+		ctx, cancel := context.WithTimeout(testCtx(t), 3*time.Second)
+		defer cancel()
+		tx, _ := c.Begin(ctx, WithAsyncCommit(true), WithOnePC(false), WithLockTTL(time.Millisecond))
+		mustSet(t, tx, p+"a", "a1")
+		err := tx.Commit(ctx)
+		if !kv.IsUndetermined(err) {
+			t.Fatalf("commit: %v, want undetermined", err)
+		}
+		if err := tx.Rollback(testCtx(t)); !errors.Is(err, kv.ErrTxnDone) {
+			t.Fatalf("rollback after the undetermined commit: %v", err)
+		}
+		pastTTL()
+		if got := get(t, reader, p+"a"); got != "a1" {
+			t.Fatalf("read after the undetermined commit: %q, want a1", got)
+		}
+	})
+}
