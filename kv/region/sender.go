@@ -41,6 +41,10 @@ type Options struct {
 	// instead of resending. Region errors are still retried: TiKV did not apply a request
 	// it answered with one.
 	NoResend bool
+	// Retry marks every attempt as a retry (Context.IsRetryRequest): the caller sent the
+	// same request before, for example to a region that has split since (Batch.Retry), so
+	// TiKV may have applied part of it already. The Sender marks its own resends anyway.
+	Retry bool
 	// AttemptTimeout bounds one attempt (RPC-6): an attempt that gets no answer in time
 	// counts as a send failure, so the request goes to another replica (or, with
 	// NoResend, fails with kv.ErrUndetermined) instead of waiting for a store that
@@ -411,7 +415,7 @@ func (s *Sender) stamp(req Request, a *attempt, retry bool, opts *Options) {
 	c.Peer = t.r.peer
 	c.ReplicaRead = t.replicaRead
 	c.StaleRead = t.staleRead
-	c.IsRetryRequest = retry
+	c.IsRetryRequest = retry || opts.Retry
 	a.stampDeadline(c)
 	c.BusyThresholdMs = 0
 	if opts.BusyThreshold > 0 && t.leaderRead && !a.sel.loadBasedDone {
