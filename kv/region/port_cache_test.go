@@ -204,3 +204,26 @@ func TestPortSendFailReloadsRegionsOnStore(t *testing.T) {
 		t.Error("region on the failed store not reloaded from PD")
 	}
 }
+
+// PD may answer a batched scan with a region whose leader it does not know (an election
+// in progress): the region is still cached and returned, and a read still finds the
+// leader through its peers.
+// client-go: internal/locate/region_cache_test.go TestReturnRegionWithNoLeader
+func TestPortScanRegionWithoutLeader(t *testing.T) {
+	f := newFakeCluster(3, "m")
+	f.pdLeader = false
+	f.setLeader("x", 2)
+	e := newEnv(t, f, Config{})
+	locs, err := e.cache.LocateRange(context.Background(), nil, nil)
+	if err != nil || len(locs) != 2 || locs[1].Region.ID != 2 {
+		t.Fatalf("LocateRange = %v, %v", locs, err)
+	}
+	calls := f.pdRegion.Load()
+	mustGet(t, e, "x", nil)
+	if f.pdRegion.Load() != calls {
+		t.Errorf("a region cached without a leader was reloaded")
+	}
+	if l := leaderOf(t, e, "x"); l != 2 {
+		t.Errorf("leader %d after the read, want 2", l)
+	}
+}
