@@ -54,3 +54,43 @@ func TestPortBatchLoadLimitsRanges(t *testing.T) {
 		t.Errorf("%d regions cached, want 3", c.Len())
 	}
 }
+
+// Regions loaded in batches (LocateRange, LoadRanges, GroupKeysByRegion) are valid cache
+// entries at once: later lookups of their keys are served without asking PD.
+// client-go: internal/locate/region_cache_test.go TestRegionCacheValidAfterLoading
+func TestPortRegionsValidAfterBatchLoad(t *testing.T) {
+	splits := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+	loaders := map[string]func(c *Cache) error{
+		"LocateRange": func(c *Cache) error {
+			_, err := c.LocateRange(context.Background(), []byte("a"), []byte("e"))
+			return err
+		},
+		"LoadRanges": func(c *Cache) error {
+			return c.LoadRanges(context.Background(), []kv.KeyRange{{Start: []byte("a"), End: []byte("e")}})
+		},
+		"GroupKeysByRegion": func(c *Cache) error {
+			_, err := c.GroupKeysByRegion(context.Background(), [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d")})
+			return err
+		},
+	}
+	for name, load := range loaders {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeCluster(1, splits...)
+			c := New(f, Config{})
+			defer c.Close()
+			if err := load(c); err != nil {
+				t.Fatal(err)
+			}
+			calls := f.pdRegion.Load()
+			for _, k := range []string{"a", "b", "c", "d"} {
+				if c.TryLocate([]byte(k)) == nil {
+					t.Errorf("region of %q not valid after the load", k)
+				}
+				mustLocate(t, c, k)
+			}
+			if f.pdRegion.Load() != calls {
+				t.Errorf("lookups after the load asked PD %d times", f.pdRegion.Load()-calls)
+			}
+		})
+	}
+}
