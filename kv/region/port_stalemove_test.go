@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/metapb"
@@ -38,9 +39,11 @@ func (f *fakeCluster) movePeer(from, to uint64) {
 }
 
 // Stale reads from the leader's zone and a follower's zone after a peer moved to the
-// other store of its zone, as in TestPortStaleReadScenarios.
+// other store of its zone, or a store was found down and came back, as in
+// TestPortStaleReadScenarios.
 // client-go: internal/locate/region_request_state_test.go TestRegionCacheStaleRead (the
-// followerMove, leaderMove and leaderDownAndElect scenarios)
+// followerMove, leaderMove, leaderDownAndElect, followerDownAndUp and leaderDownAndUp
+// scenarios)
 func TestPortStaleReadAfterPeerMoves(t *testing.T) {
 	type want struct {
 		stores []uint64
@@ -54,13 +57,22 @@ func TestPortStaleReadAfterPeerMoves(t *testing.T) {
 	cases := []struct {
 		name                   string
 		do                     func(f *fakeCluster)
+		downAndUp              uint64 // a store found down that came back (its epoch moved)
 		fromLeader, fromFollow want
 	}{
-		{"followerMove", func(f *fakeCluster) { f.movePeer(2, 5) },
+		// DownAndUp: the cached region is reloaded at once, and the store that came
+		// back counts as slow for a while, so a stale read from its zone goes to another
+		// replica (not-slow outranks the label match, as in client-go's scores); client-go
+		// reads from the leader (followerDownAndUp) or a follower (leaderDownAndUp).
+		{"followerDownAndUp", func(*fakeCluster) {}, 2,
+			want{[]uint64{1}, "stale"}, want{[]uint64{1, 3}, "stale"}},
+		{"leaderDownAndUp", func(*fakeCluster) {}, 1,
+			want{[]uint64{2, 3}, "stale"}, want{[]uint64{2}, "stale"}},
+		{"followerMove", func(f *fakeCluster) { f.movePeer(2, 5) }, 0,
 			want{[]uint64{1}, "stale"}, want{[]uint64{5}, "stale"}},
-		{"leaderMove", func(f *fakeCluster) { f.movePeer(1, 4) },
+		{"leaderMove", func(f *fakeCluster) { f.movePeer(1, 4) }, 0,
 			want{[]uint64{4}, "stale"}, want{[]uint64{2}, "stale"}},
-		{"leaderDownAndElect", func(f *fakeCluster) { f.movePeer(1, 4); f.down[1] = true },
+		{"leaderDownAndElect", func(f *fakeCluster) { f.movePeer(1, 4); f.down[1] = true }, 0,
 			want{[]uint64{4}, "stale"}, want{[]uint64{2}, "stale"}},
 	}
 	for _, tc := range cases {
@@ -74,6 +86,20 @@ func TestPortStaleReadAfterPeerMoves(t *testing.T) {
 				e := newEnv(t, f, Config{})
 				mustGet(t, e, "a", nil)
 				f.set(func() { tc.do(f) })
+				if tc.downAndUp != 0 {
+					st, err := e.cache.Store(context.Background(), tc.downAndUp)
+					if err != nil {
+						t.Fatal(err)
+					}
+					e.cache.stores.markUnreachable(st, time.Hour)
+					e.cache.stores.markReachable(st)
+					calls := f.pdRegion.Load()
+					defer func() {
+						if f.pdRegion.Load() == calls {
+							t.Error("the region was not reloaded after its store came back")
+						}
+					}()
+				}
 				f.resetSent()
 				_, err := Send[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse](context.Background(), e.s, []byte("a"),
 					&kvrpcpb.RawGetRequest{Key: []byte("a")},
