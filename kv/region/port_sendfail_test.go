@@ -63,7 +63,9 @@ func (s *scriptedTransport) Invoke(ctx context.Context, addr string, req Request
 	return s.f.Invoke(ctx, addr, req)
 }
 
-func (s *scriptedTransport) Probe(ctx context.Context, addr string) error { return s.f.Probe(ctx, addr) }
+func (s *scriptedTransport) Probe(ctx context.Context, addr string) error {
+	return s.f.Probe(ctx, addr)
+}
 
 // Access paths with send failures, in the style of TestReplicaReadAccessPaths. As there,
 // a follower or mixed read that reaches the leader stays a replica read (by design).
