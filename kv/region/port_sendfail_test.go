@@ -91,14 +91,30 @@ func TestPortAccessPathsWithSendFailures(t *testing.T) {
 		{"follower/deadline,busy", Options{ReplicaRead: ReadFollower}, []any{errSendDeadline, errBusy},
 			"2:replica 3:replica 1:replica", "tikvRPC", false},
 		// With a read timeout the attempt that outlives it moves on without backoff.
-		{"follower/read-timeout/deadline,busy", Options{ReplicaRead: ReadFollower, ReadTimeout: 20 * time.Millisecond},
+		{"follower/read-timeout/deadline,busy", Options{ReplicaRead: ReadFollower, ReadTimeout: 100 * time.Millisecond},
 			[]any{hang{}, errBusy}, "2:replica 3:replica 1:replica", "", false},
 		{"mixed/deadline,busy", Options{ReplicaRead: ReadMixed}, []any{errSendDeadline, errBusy},
 			"1:replica 2:replica 3:replica", "tikvRPC", false},
-		{"mixed/read-timeout/deadline,busy", Options{ReplicaRead: ReadMixed, ReadTimeout: 20 * time.Millisecond},
+		{"mixed/read-timeout/deadline,busy", Options{ReplicaRead: ReadMixed, ReadTimeout: 100 * time.Millisecond},
 			[]any{hang{}, errBusy}, "1:replica 2:replica 3:replica", "", false},
 		{"mixed/label2/deadline,busy", Options{ReplicaRead: ReadMixed, MatchLabels: zone(2)}, []any{errSendDeadline, errBusy},
 			"2:replica 1:replica 3:replica", "tikvRPC", false},
+		// client-go: ...ByCase and ...ByCase2, the cases with a read timeout.
+		{"stale/label2/read-timeout/hang,new-leader-2", Options{ReplicaRead: ReadMixed, StaleRead: true, MatchLabels: zone(2), ReadTimeout: 100 * time.Millisecond},
+			[]any{hang{}, errNewLeader2}, "2:stale 1:leader 3:replica", "", false},
+		{"leader/read-timeout/new-leader-3,hang", Options{ReadTimeout: 100 * time.Millisecond},
+			[]any{errNewLeader3, hang{}}, "1:leader 3:leader 2:replica", "", false},
+		// Differs by design from here (readtimeout.go): once the read-timeout round has
+		// been over every replica, the read makes one attempt with its normal bound
+		// (to the replica that timed out) instead of giving the region up.
+		{"leader/read-timeout/no-leader,hang,new-leader-2", Options{ReadTimeout: 100 * time.Millisecond},
+			[]any{errNoLeader, hang{}, errNewLeader2}, "1:leader 2:leader 3:leader 1:replica", "regionScheduling", false},
+		{"mixed/label2/read-timeout/hang,busy", Options{ReplicaRead: ReadMixed, MatchLabels: zone(2), ReadTimeout: 100 * time.Millisecond},
+			[]any{hang{}, errBusy}, "2:replica 1:replica 3:replica", "", false},
+		{"mixed/read-timeout/busy,busy,hang", Options{ReplicaRead: ReadMixed, ReadTimeout: 100 * time.Millisecond},
+			[]any{errBusy, errBusy, hang{}}, "1:replica 2:replica 3:replica 3:replica", "", false},
+		{"stale/read-timeout/hang,busy,busy", Options{ReplicaRead: ReadMixed, StaleRead: true, ReadTimeout: 100 * time.Millisecond},
+			[]any{hang{}, errBusy, errBusy}, "1:stale 2:replica 3:replica 1:replica", "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
