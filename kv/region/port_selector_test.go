@@ -156,7 +156,7 @@ func TestPortAccessPathsStaleMixed(t *testing.T) {
 		{"stale/not-ready,busy,busy", stale(), []*errorpb.Error{errDataNotReady, errBusy, errBusy},
 			"1:stale 2:replica 3:replica 1:replica", "", false, true},
 		{"stale/label2/not-ready,no-leader,busy,busy", stale(2), []*errorpb.Error{errDataNotReady, errNoLeader, errBusy, errBusy},
-			"2:stale 1:leader 2:replica 3:replica 1:replica", "regionScheduling", false, true},
+			"2:stale 1:leader 2:replica 1:replica 3:replica", "regionScheduling", false, true},
 		// StaleCommand is retried on another replica (client-go gives the region up).
 		{"mixed/busy-wait,stale-command,busy", Options{ReplicaRead: ReadMixed},
 			[]*errorpb.Error{errBusyWait, errStaleCommand, errBusy},

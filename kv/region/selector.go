@@ -263,6 +263,12 @@ func (s *selector) score(i int, r *replica, mode ReplicaRead) int {
 		if isVoter(r.peer) {
 			sc |= scoreNormalPeer
 		}
+		// With labels to match, the leader outranks the followers that match as well
+		// (or as badly) as it does: when the local replica cannot serve, the read goes to
+		// the leader rather than to another zone's follower (client-go's tryLeader).
+		if isLeader && len(s.opts.MatchLabels) > 0 {
+			sc |= scorePreferLeader
+		}
 	}
 	if !r.busyPending && !r.dataNotReady && !r.notLeader {
 		sc |= scoreNotBusy
