@@ -227,3 +227,42 @@ func TestPortScanRegionWithoutLeader(t *testing.T) {
 		t.Errorf("leader %d after the read, want 2", l)
 	}
 }
+
+// LocateByID serves the newest cached version of a region: after a conf change or a
+// split is cached, the lookup by ID answers with it, not with the older version.
+// client-go: internal/locate/region_request_test.go TestGetRegionByIDFromCache (the
+// EpochNotMatch-without-regions part is errtable_test.go's EpochNotMatch/empty row)
+func TestPortLocateByIDServesNewestVersion(t *testing.T) {
+	f := newFakeCluster(1)
+	e := newEnv(t, f, Config{})
+	ctx := context.Background()
+	first, err := e.cache.LocateByID(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert := func(start string, confVer, ver uint64) {
+		t.Helper()
+		m := cloneRegion(f.regions[1])
+		m.StartKey = []byte(start)
+		m.RegionEpoch = &metapb.RegionEpoch{ConfVer: confVer, Version: ver}
+		r, err := e.cache.newRegion(ctx, &pd.Region{Meta: m, Leader: m.Peers[0]}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !e.cache.insert(ctx, r) {
+			t.Fatalf("insert of %d:%d refused", confVer, ver)
+		}
+	}
+	insert("\x01", first.Region.ConfVer+1, first.Region.Ver)
+	calls := f.pdRegion.Load()
+	if l, err := e.cache.LocateByID(ctx, 1); err != nil || l.Region.ConfVer != first.Region.ConfVer+1 || string(l.StartKey) != "\x01" {
+		t.Fatalf("after a conf change LocateByID = %+v, %v", l, err)
+	}
+	insert("\x02", first.Region.ConfVer+1, first.Region.Ver+1)
+	if l, err := e.cache.LocateByID(ctx, 1); err != nil || l.Region.Ver != first.Region.Ver+1 || string(l.StartKey) != "\x02" {
+		t.Fatalf("after a split LocateByID = %+v, %v", l, err)
+	}
+	if f.pdRegion.Load() != calls {
+		t.Error("LocateByID asked PD although the cache held the newest version")
+	}
+}
