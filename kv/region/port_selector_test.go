@@ -149,6 +149,12 @@ func TestPortAccessPathsStaleMixed(t *testing.T) {
 			"2:stale 1:leader 3:leader", "", false, true},
 		{"stale/label2/not-ready,region-not-found", stale(2), []*errorpb.Error{errDataNotReady, errRegionNotFound},
 			"2:stale 1:leader", "", true, false},
+		// client-go: internal/locate/region_request3_test.go
+		// TestReplicaReadFallbackToLeaderRegionError: the leader's MismatchPeerId is
+		// returned and the region dropped.
+		{"stale/label2/not-ready,mismatch-peer", stale(2),
+			[]*errorpb.Error{errDataNotReady, {MismatchPeerId: &errorpb.MismatchPeerId{RequestPeerId: 1, StorePeerId: 2}}},
+			"2:stale 1:leader", "", true, false},
 		// Differs by design from here: a replica that refused a stale read
 		// (DataIsNotReady) or a leader read (NotLeader) is still asked as a replica read
 		// before the request gives up, so these succeed where client-go's give the
