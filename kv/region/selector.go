@@ -50,6 +50,7 @@ type target struct {
 	replicaRead bool
 	staleRead   bool
 	leaderRead  bool // a read (or write) that only a leader may serve
+	loadBased   bool // a replica read instead of a busy leader (RS-8); carries the threshold
 }
 
 // selector picks the replica of each attempt of one request and learns from its answers.
@@ -145,10 +146,13 @@ func (s *selector) nextLeader() *target {
 	l := s.leaderReplica()
 	if s.opts.BusyThreshold > 0 && !s.loadBasedDone &&
 		l.store.EstimatedWait(s.now()) > s.opts.BusyThreshold {
-		s.loadBasedDone = true
-		if t := s.best(func(r *replica) bool { return r != l && r.attempts == 0 }, ReadMixed); t != nil {
-			return &target{r: t, replicaRead: true}
+		// The leader is busy: ask the other replicas, least busy first, each once and
+		// with the threshold, so that a busy one refuses at once; when none is left the
+		// leader serves the read without a threshold.
+		if t := s.leastBusy(l); t != nil {
+			return &target{r: t, replicaRead: true, loadBased: true}
 		}
+		s.loadBasedDone = true
 	}
 	if s.probeFollower {
 		s.probeFollower = false
@@ -165,6 +169,26 @@ func (s *selector) nextLeader() *target {
 		return &target{r: t, leaderRead: true}
 	}
 	return nil
+}
+
+// leastBusy returns the replica other than l, not tried yet, with the shortest estimated
+// wait (ties by score), or nil.
+func (s *selector) leastBusy(l *replica) *replica {
+	now := s.now()
+	var least time.Duration = -1
+	for _, r := range s.replicas {
+		if r != l && r.attempts == 0 && s.candidate(r) {
+			if w := r.store.EstimatedWait(now); least < 0 || w < least {
+				least = w
+			}
+		}
+	}
+	if least < 0 {
+		return nil
+	}
+	return s.best(func(r *replica) bool {
+		return r != l && r.attempts == 0 && r.store.EstimatedWait(now) == least
+	}, ReadMixed)
 }
 
 // nextStale follows the stale-read sequence (RS-7): a stale read on the best (matching)

@@ -398,7 +398,7 @@ func (s *Sender) stamp(req Request, a *attempt, retry bool, opts *Options) {
 	c.IsRetryRequest = retry
 	a.stampDeadline(c)
 	c.BusyThresholdMs = 0
-	if opts.BusyThreshold > 0 && t.leaderRead && !a.sel.loadBasedDone {
+	if opts.BusyThreshold > 0 && (t.leaderRead || t.loadBased) && !a.sel.loadBasedDone {
 		c.BusyThresholdMs = uint32(opts.BusyThreshold.Milliseconds())
 	}
 	if opts.RequestSource != "" {
