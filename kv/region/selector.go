@@ -41,6 +41,7 @@ type replica struct {
 	failed       bool      // send failure or unknown error: do not come back
 	dataNotReady bool      // answered DataIsNotReady to a stale read
 	busyPending  bool      // answered ServerIsBusy: back off before coming back
+	busyWaiting  bool      // answered ServerIsBusy with an estimated wait
 	timedOut     bool      // outlived the read-timeout round's bound (readtimeout.go)
 }
 
@@ -145,8 +146,9 @@ func (s *selector) pick() *target {
 func (s *selector) nextLeader() *target {
 	l := s.leaderReplica()
 	if s.opts.BusyThreshold > 0 && !s.loadBasedDone &&
-		l.store.EstimatedWait(s.now()) > s.opts.BusyThreshold {
-		// The leader is busy: ask the other replicas, least busy first, each once and
+		(l.store.EstimatedWait(s.now()) > s.opts.BusyThreshold || l.busyWaiting) {
+		// The leader is busy (its estimated wait is over the threshold, or it refused
+		// this read as busy with an estimated wait): ask the other replicas, least busy first, each once and
 		// with the threshold, so that a busy one refuses at once; when none is left the
 		// leader serves the read without a threshold.
 		if t := s.leastBusy(l); t != nil {
@@ -345,6 +347,7 @@ func (s *selector) onNotLeader(leaderStore uint64) bool {
 func (s *selector) onServerBusy(estimatedWait time.Duration) {
 	t := s.last
 	t.r.busyPending = true
+	t.r.busyWaiting = estimatedWait > 0
 	if t.leaderRead && t.r == s.leaderReplica() && estimatedWait == 0 {
 		s.leaderBusy++
 		if s.leaderBusy == 2 {
