@@ -275,7 +275,8 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 	var ev kv.RPCStart
 	if s.rpc != nil {
 		ev = kv.RPCStart{Method: fmt.Sprintf("%T", req), RegionID: a.region.meta.GetId(),
-			StoreID: a.target.r.store.id, Addr: a.addr, Attempt: n, Replicas: replicaNumber(a.region.meta)}
+			StoreID: a.target.r.store.id, Addr: a.addr, Attempt: n, Replicas: replicaNumber(a.region.meta),
+			StaleRead: a.target.staleRead, ReqBytes: encodedSize(req)}
 		if labels := a.opts.MatchLabels; len(labels) > 0 {
 			ev.Access = kv.AccessCrossZone
 			if a.target.r.store.matchLabels(labels) {
@@ -304,12 +305,23 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 	}
 	if s.rpc != nil {
 		end := kv.RPCEnd{RPCStart: ev, Duration: d, Err: err}
+		if err == nil {
+			end.RespBytes = encodedSize(resp)
+		}
 		if err == nil && resp.GetRegionError() != nil {
 			end.RegionError = classify(resp.GetRegionError()).kind
 		}
 		s.rpc.TraceRPCEnd(ctx, end)
 	}
 	return resp, err
+}
+
+// encodedSize returns the encoded size of a kvproto message, or 0.
+func encodedSize(m any) int {
+	if sz, ok := m.(interface{ Size() int }); ok {
+		return sz.Size()
+	}
+	return 0
 }
 
 // noReplica ends a request whose replicas are all exhausted and the caller locates again.
