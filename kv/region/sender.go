@@ -26,9 +26,11 @@ type Options struct {
 	// these IDs (RS-6).
 	MatchLabels []*metapb.StoreLabel
 	MatchStores []uint64
-	// BusyThreshold enables load-based replica read for leader reads (RS-8): when the
-	// leader's estimated wait exceeds it, an idle follower serves the read, and TiKV is
-	// asked to refuse the read at once when it would queue longer.
+	// BusyThreshold enables load-based replica read for leader reads (RS-8): TiKV is
+	// asked to refuse the read at once when it would queue longer; when the leader's
+	// estimated wait exceeds it, or the leader refused as busy with an estimated wait,
+	// the other replicas are asked in turn, least busy first, with the same threshold,
+	// and when all refused the leader serves the read without one.
 	BusyThreshold time.Duration
 	// RequestSource is the caller's request source label; the Sender prefixes it with
 	// the replica kind of each attempt (RS-10).
