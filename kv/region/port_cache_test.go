@@ -266,3 +266,54 @@ func TestPortLocateByIDServesNewestVersion(t *testing.T) {
 		t.Error("LocateByID asked PD although the cache held the newest version")
 	}
 }
+
+// A NotLeader naming a peer on a store the cached region does not know drops the region;
+// the reload from PD brings the new peer, and once it leads, leader reads go to it and
+// follower reads to the others.
+// client-go: internal/locate/region_cache_test.go TestUpdateLeader, TestUpdateLeader2
+func TestPortUpdateLeaderToNewPeer(t *testing.T) {
+	f := newFakeCluster(4)
+	f.regions[1].Peers = f.regions[1].Peers[:3] // store 4 holds no peer yet
+	e := newEnv(t, f, Config{})
+	ctx := context.Background()
+	loc := mustLocate(t, e.cache, "a")
+	if !e.cache.UpdateLeader(ctx, loc.Region, 2) || leaderOf(t, e, "a") != 2 {
+		t.Fatal("leader update to a known peer")
+	}
+	e.cache.UpdateLeader(ctx, loc.Region, 1)
+	// A peer on store 4 is added and TiKV names it leader.
+	f.set(func() {
+		r := f.regions[1]
+		r.Peers = append(r.Peers, &metapb.Peer{Id: 104, StoreId: 4})
+		r.RegionEpoch.ConfVer++
+	})
+	if e.cache.UpdateLeader(ctx, loc.Region, 4) {
+		t.Fatal("leader update to an unknown store succeeded")
+	}
+	if e.cache.TryLocate([]byte("a")) != nil {
+		t.Fatal("region with an unknown leader store still cached")
+	}
+	loc = mustLocate(t, e.cache, "a")
+	if leaderOf(t, e, "a") != 1 {
+		t.Fatalf("reloaded leader %d, want PD's 1", leaderOf(t, e, "a"))
+	}
+	f.setLeader("a", 4)
+	if !e.cache.UpdateLeader(ctx, loc.Region, 4) || leaderOf(t, e, "a") != 4 {
+		t.Fatal("leader update to the new peer")
+	}
+	f.resetSent()
+	mustGet(t, e, "a", nil)
+	for range 10 {
+		mustGet(t, e, "a", &Options{ReplicaRead: ReadFollower})
+	}
+	sent := f.sent()
+	if sent[0] != 4 {
+		t.Errorf("leader read went to store %d, want 4", sent[0])
+	}
+	for _, s := range sent[1:] {
+		if s == 4 {
+			t.Errorf("a follower read went to the leader: %v", sent)
+			break
+		}
+	}
+}
