@@ -35,6 +35,12 @@ type RPCStart struct {
 	// Access says whether the target store is in the caller's zone: known only when the
 	// request matches store labels (replica reads with MatchLabels), as in client-go.
 	Access AccessLocation
+	// StaleRead marks a stale read; ReqBytes is the encoded size of the request (0 when
+	// unknown). With Access and RPCEnd.RespBytes they give client-go's network
+	// accounting: bytes sent and received, in total and across zones, for stale reads
+	// apart.
+	StaleRead bool
+	ReqBytes  int
 }
 
 // AccessLocation is where a request's target store is relative to the caller.
@@ -66,6 +72,7 @@ type RPCEnd struct {
 	Duration    time.Duration
 	RegionError string // the kind of region error TiKV returned, or ""
 	Err         error  // a transport or context error, or nil
+	RespBytes   int    // the encoded size of the response (0 without one)
 }
 
 // BackoffTracer observes retry waits.

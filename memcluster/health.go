@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 )
@@ -13,6 +14,14 @@ import (
 type healthState struct {
 	score atomic.Int64 // 0 means the default, 1
 	seq   atomic.Uint64
+}
+
+// current returns the current sequence number. Like TiKV, the sequence
+// starts at the store's start time in milliseconds, never at zero, so that a client can
+// tell a real answer from an unset field.
+func (h *healthState) current() uint64 {
+	h.seq.CompareAndSwap(0, uint64(time.Now().UnixMilli()))
+	return h.seq.Load()
 }
 
 // SetSlowScore makes store id report score (clamped to 1..100) as its TiKV slow score:
@@ -26,13 +35,14 @@ func (c *Cluster) SetSlowScore(id uint64, score int) error {
 		return fmt.Errorf("%w: store %d", ErrNotFound, id)
 	}
 	s.health.score.Store(int64(min(max(score, 1), 100)))
+	s.health.current()
 	s.health.seq.Add(1)
 	return nil
 }
 
 // feedback returns the store's current health feedback.
 func (s *store) feedback() *kvrpcpb.HealthFeedback {
-	return &kvrpcpb.HealthFeedback{StoreId: s.id, FeedbackSeqNo: s.health.seq.Load(),
+	return &kvrpcpb.HealthFeedback{StoreId: s.id, FeedbackSeqNo: s.health.current(),
 		SlowScore: int32(max(s.health.score.Load(), 1))}
 }
 

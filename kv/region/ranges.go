@@ -51,9 +51,14 @@ func (c *Cache) RegionIDsInRange(ctx context.Context, start, end []byte) ([]uint
 	return ids, nil
 }
 
+// maxBatchScanRanges bounds how many key ranges one BatchScanRegions call carries
+// (client-go's 16 batches of 128), so that preloading many small ranges does not build
+// one huge PD request.
+const maxBatchScanRanges = 16 * 128
+
 // LoadRanges loads the regions overlapping the sorted, non-overlapping ranges with
-// batched PD calls (BatchScanRegions, Config.BatchLimit regions per call) and caches them
-// (RC-1 batch loading, preloading).
+// batched PD calls (BatchScanRegions, Config.BatchLimit regions and at most 2048 ranges
+// per call) and caches them (RC-1 batch loading, preloading).
 //
 // Errors: PD's errors, ctx's error, kv.ErrClosed.
 func (c *Cache) LoadRanges(ctx context.Context, ranges []kv.KeyRange) error {
@@ -61,17 +66,15 @@ func (c *Cache) LoadRanges(ctx context.Context, ranges []kv.KeyRange) error {
 		return err
 	}
 	for len(ranges) > 0 {
+		chunk := ranges[:min(len(ranges), maxBatchScanRanges)]
 		if err := c.acquirePD(ctx); err != nil {
 			return err
 		}
 		c.stats.pdCalls.Add(1)
-		got, err := c.src.BatchScanRegions(ctx, ranges, c.cfg.BatchLimit, c.pdOpts()...)
+		got, err := c.src.BatchScanRegions(ctx, chunk, c.cfg.BatchLimit, c.pdOpts()...)
 		<-c.pdSem
 		if err != nil {
 			return err
-		}
-		if len(got) == 0 {
-			return nil
 		}
 		for _, pr := range got {
 			r, err := c.newRegion(ctx, pr, nil)
@@ -81,7 +84,8 @@ func (c *Cache) LoadRanges(ctx context.Context, ranges []kv.KeyRange) error {
 			c.insert(ctx, r)
 		}
 		if len(got) < c.cfg.BatchLimit {
-			return nil
+			ranges = ranges[len(chunk):] // the chunk is covered
+			continue
 		}
 		ranges = trimRanges(ranges, got[len(got)-1].Meta.GetEndKey())
 	}

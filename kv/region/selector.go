@@ -41,6 +41,7 @@ type replica struct {
 	failed       bool      // send failure or unknown error: do not come back
 	dataNotReady bool      // answered DataIsNotReady to a stale read
 	busyPending  bool      // answered ServerIsBusy: back off before coming back
+	busyWaiting  bool      // answered ServerIsBusy with an estimated wait
 	timedOut     bool      // outlived the read-timeout round's bound (readtimeout.go)
 }
 
@@ -51,6 +52,7 @@ type target struct {
 	replicaRead bool
 	staleRead   bool
 	leaderRead  bool // a read (or write) that only a leader may serve
+	loadBased   bool // a replica read instead of a busy leader (RS-8); carries the threshold
 }
 
 // selector picks the replica of each attempt of one request and learns from its answers.
@@ -158,11 +160,15 @@ func (s *selector) pick() *target {
 func (s *selector) nextLeader() *target {
 	l := s.leaderReplica()
 	if s.opts.BusyThreshold > 0 && !s.loadBasedDone &&
-		l.store.EstimatedWait(s.now()) > s.opts.BusyThreshold {
-		s.loadBasedDone = true
-		if t := s.best(func(r *replica) bool { return r != l && r.attempts == 0 }, ReadMixed); t != nil {
-			return &target{r: t, replicaRead: true}
+		(l.store.EstimatedWait(s.now()) > s.opts.BusyThreshold || l.busyWaiting) {
+		// The leader is busy (its estimated wait is over the threshold, or it refused
+		// this read as busy with an estimated wait): ask the other replicas, least busy first, each once and
+		// with the threshold, so that a busy one refuses at once; when none is left the
+		// leader serves the read without a threshold.
+		if t := s.leastBusy(l); t != nil {
+			return &target{r: t, replicaRead: true, loadBased: true}
 		}
+		s.loadBasedDone = true
 	}
 	if s.probeFollower {
 		s.probeFollower = false
@@ -179,6 +185,26 @@ func (s *selector) nextLeader() *target {
 		return &target{r: t, leaderRead: true}
 	}
 	return nil
+}
+
+// leastBusy returns the replica other than l, not tried yet, with the shortest estimated
+// wait (ties by score), or nil.
+func (s *selector) leastBusy(l *replica) *replica {
+	now := s.now()
+	var least time.Duration = -1
+	for _, r := range s.replicas {
+		if r != l && r.attempts == 0 && s.candidate(r) {
+			if w := r.store.EstimatedWait(now); least < 0 || w < least {
+				least = w
+			}
+		}
+	}
+	if least < 0 {
+		return nil
+	}
+	return s.best(func(r *replica) bool {
+		return r != l && r.attempts == 0 && r.store.EstimatedWait(now) == least
+	}, ReadMixed)
 }
 
 // nextStale follows the stale-read sequence (RS-7): a stale read on the best (matching)
@@ -277,6 +303,12 @@ func (s *selector) score(i int, r *replica, mode ReplicaRead) int {
 		if isVoter(r.peer) {
 			sc |= scoreNormalPeer
 		}
+		// With labels to match, the leader outranks the followers that match as well
+		// (or as badly) as it does: when the local replica cannot serve, the read goes to
+		// the leader rather than to another zone's follower (client-go's tryLeader).
+		if isLeader && len(s.opts.MatchLabels) > 0 {
+			sc |= scorePreferLeader
+		}
 	}
 	if !r.busyPending && !r.dataNotReady && !r.notLeader {
 		sc |= scoreNotBusy
@@ -329,6 +361,7 @@ func (s *selector) onNotLeader(leaderStore uint64) bool {
 func (s *selector) onServerBusy(estimatedWait time.Duration) {
 	t := s.last
 	t.r.busyPending = true
+	t.r.busyWaiting = estimatedWait > 0
 	if t.leaderRead && t.r == s.leaderReplica() && estimatedWait == 0 {
 		s.leaderBusy++
 		if s.leaderBusy == 2 {

@@ -26,9 +26,11 @@ type Options struct {
 	// these IDs (RS-6).
 	MatchLabels []*metapb.StoreLabel
 	MatchStores []uint64
-	// BusyThreshold enables load-based replica read for leader reads (RS-8): when the
-	// leader's estimated wait exceeds it, an idle follower serves the read, and TiKV is
-	// asked to refuse the read at once when it would queue longer.
+	// BusyThreshold enables load-based replica read for leader reads (RS-8): TiKV is
+	// asked to refuse the read at once when it would queue longer; when the leader's
+	// estimated wait exceeds it, or the leader refused as busy with an estimated wait,
+	// the other replicas are asked in turn, least busy first, with the same threshold,
+	// and when all refused the leader serves the read without one.
 	BusyThreshold time.Duration
 	// RequestSource is the caller's request source label; the Sender prefixes it with
 	// the replica kind of each attempt (RS-10).
@@ -286,7 +288,8 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 	var ev kv.RPCStart
 	if s.rpc != nil {
 		ev = kv.RPCStart{Method: fmt.Sprintf("%T", req), RegionID: a.region.meta.GetId(),
-			StoreID: a.target.r.store.id, Addr: a.addr, Attempt: n, Replicas: replicaNumber(a.region.meta)}
+			StoreID: a.target.r.store.id, Addr: a.addr, Attempt: n, Replicas: replicaNumber(a.region.meta),
+			StaleRead: a.target.staleRead, ReqBytes: encodedSize(req)}
 		if labels := a.opts.MatchLabels; len(labels) > 0 {
 			ev.Access = kv.AccessCrossZone
 			if a.target.r.store.matchLabels(labels) {
@@ -316,12 +319,23 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 	}
 	if s.rpc != nil {
 		end := kv.RPCEnd{RPCStart: ev, Duration: d, Err: err}
+		if err == nil {
+			end.RespBytes = encodedSize(resp)
+		}
 		if err == nil && resp.GetRegionError() != nil {
 			end.RegionError = classify(resp.GetRegionError()).kind
 		}
 		s.rpc.TraceRPCEnd(ctx, end)
 	}
 	return resp, err
+}
+
+// encodedSize returns the encoded size of a kvproto message, or 0.
+func encodedSize(m any) int {
+	if sz, ok := m.(interface{ Size() int }); ok {
+		return sz.Size()
+	}
+	return 0
 }
 
 // noReplica ends a request whose replicas are all exhausted and the caller locates again.
@@ -418,7 +432,7 @@ func (s *Sender) stamp(req Request, a *attempt, retry bool, opts *Options) {
 	c.IsRetryRequest = retry || opts.Retry
 	a.stampDeadline(c)
 	c.BusyThresholdMs = 0
-	if opts.BusyThreshold > 0 && t.leaderRead && !a.sel.loadBasedDone {
+	if opts.BusyThreshold > 0 && (t.leaderRead || t.loadBased) && !a.sel.loadBasedDone {
 		c.BusyThresholdMs = uint32(opts.BusyThreshold.Milliseconds())
 	}
 	if opts.RequestSource != "" {
