@@ -177,3 +177,38 @@ func TestPortInterceptorSeesTxnCalls(t *testing.T) {
 		}
 	})
 }
+
+// A ctx-bound interceptor (rpc.WithInterceptors) sees the calls of the one transaction
+// whose ctx carries it and none of another's: client-go's per-transaction
+// SetRPCInterceptor, here on the operation's ctx.
+// client-go: integration_tests/interceptor_test.go TestInterceptor (per-transaction part).
+func TestPortCtxInterceptorScopesToTxn(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		c := open(t, tg, twoPhase)
+		k := &kvCalls{}
+		ctx := testCtx(t)
+		mine := rpc.WithInterceptors(ctx, k.interceptor())
+		key := []byte(prefix(t) + "KEY-1")
+		tx, err := c.Begin(mine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Get(mine, key); !isNotFound(err) {
+			t.Fatal(err)
+		}
+		mustSet(t, tx, string(key), "v")
+		// Another transaction on the plain ctx, meanwhile.
+		other, _ := c.Begin(ctx)
+		mustSet(t, other, prefix(t)+"other", "o")
+		if err := other.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(mine); err != nil {
+			t.Fatal(err)
+		}
+		methods, _, begun, ended := k.take()
+		if strings.Join(methods, " ") != "KvGet KvPrewrite KvCommit" || begun != 3 || ended != 3 {
+			t.Fatalf("ctx interceptor saw %v (%d begun, %d ended)", methods, begun, ended)
+		}
+	})
+}
