@@ -511,3 +511,57 @@ func TestPortAcquireFalseTimeoutLock(t *testing.T) {
 		t.Fatalf("the holder lost its lock: %v", err)
 	}
 }
+
+// client-go: integration_tests/2pc_test.go TestFailCommitPrimaryRegionError and
+// TestFailCommitPrimaryKeyError. A primary commit that TiKV definitely did not apply —
+// region errors until the ctx ends, or a key error — fails the commit with an ordinary
+// error (not kv.ErrUndetermined), and the transaction's locks are rolled back. (An
+// RPC failure is undetermined: TestUndeterminedPrimaryCommit.)
+func TestPortCommitPrimaryDefiniteErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		region bool // region errors from memcluster; else a key error from the interceptor
+	}{{"region-error", true}, {"key-error", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := testcluster.Memory(t, memclusterOpts())
+			var on atomic.Bool
+			var refused atomic.Int64
+			c := open(t, tg, twoPhase, intercept("commit-key-error", func(ctx context.Context, inv *rpc.Invocation, next rpc.Invoker) (any, error) {
+				if _, ok := inv.Request.(*kvrpcpb.CommitRequest); ok && on.Load() && !tc.region {
+					refused.Add(1)
+					return &kvrpcpb.CommitResponse{Error: &kvrpcpb.KeyError{
+						TxnLockNotFound: &kvrpcpb.TxnLockNotFound{}}}, nil
+				}
+				return next(ctx, inv)
+			}))
+			tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+				if r.Method == "KvCommit" && on.Load() && tc.region {
+					refused.Add(1)
+					return &memcluster.Fault{RegionError: &errorpb.Error{Message: "not leader",
+						NotLeader: &errorpb.NotLeader{RegionId: r.Context.GetRegionId()}}}
+				}
+				return nil
+			})
+			p := prefix(t)
+			ctx, cancel := context.WithTimeout(testCtx(t), 500*time.Millisecond)
+			defer cancel()
+			tx, err := c.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustSet(t, tx, p+"a", "a1")
+			on.Store(true)
+			err = tx.Commit(ctx)
+			on.Store(false)
+			if err == nil || kv.IsUndetermined(err) || errors.Is(err, kv.ErrUndetermined) {
+				t.Fatalf("commit: %v", err)
+			}
+			if refused.Load() == 0 {
+				t.Fatal("no commit was refused")
+			}
+			if locked(tg, c, p+"a") || get(t, c, p+"a") != "" {
+				t.Fatal("the failed transaction left a lock or a value")
+			}
+		})
+	}
+}
