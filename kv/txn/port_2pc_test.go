@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -563,5 +564,31 @@ func TestPortCommitPrimaryDefiniteErrors(t *testing.T) {
 				t.Fatal("the failed transaction left a lock or a value")
 			}
 		})
+	}
+}
+
+// client-go: integration_tests/2pc_test.go TestIllegalTso. A transaction whose start ts
+// PD cannot have handed out (kv.MaxTS, the range TiKV reserves above MaxInt64, or a ts
+// in the future) is refused when it begins, before it could prewrite and then wait
+// for a commit ts above its start ts that would never come.
+func TestPortIllegalStartTS(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg)
+	p := prefix(t)
+	future := kv.ComposeTS(kv.PhysicalMs(ts(t, c))+int64(time.Hour/time.Millisecond), 0)
+	for _, start := range []uint64{math.MaxUint64, math.MaxInt64, future} {
+		ctx, cancel := context.WithTimeout(testCtx(t), 5*time.Second)
+		tx, err := c.Begin(ctx, WithStartTS(start))
+		if err == nil {
+			mustSet(t, tx, p+"name", "aa", p+"age", "12")
+			err = tx.Commit(ctx)
+		}
+		cancel()
+		if !errors.Is(err, kv.ErrInvalidReadTS) && !errors.Is(err, kv.ErrFutureTSRead) {
+			t.Fatalf("start ts %d: %v", start, err)
+		}
+		if locked(tg, c, p+"name") || get(t, c, p+"name") != "" {
+			t.Fatalf("start ts %d: the refused transaction wrote", start)
+		}
 	}
 }
