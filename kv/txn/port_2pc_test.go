@@ -592,3 +592,137 @@ func TestPortIllegalStartTS(t *testing.T) {
 		}
 	}
 }
+
+// client-go: integration_tests/2pc_test.go TestAggressiveLockingResetTTLManager,
+// TestAggressiveLockingKeepAliveAfterMultiLockKeysOperation and
+// TestAggressiveLockingResetPrimaryAndTTLManagerAfterExit. A primary chosen inside an
+// aggressive locking stage is kept alive by the heartbeat: after Done the stage's locks
+// outlive their own TTL (also when a retry moved the primary). Cancel gives the primary
+// up and stops its heartbeat; the next lock chooses a new primary, whose heartbeat
+// starts.
+func TestPortAggressiveLockingHeartbeat(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg, func(cfg *Config) { cfg.PessimisticLockTTL = 300 * time.Millisecond })
+	ctx := testCtx(t)
+	cd := c.Cluster().Codec()
+	var mu sync.Mutex
+	beats := map[string]int{}        // heartbeats by primary (wire key)
+	primaries := map[string]string{} // lock request primary by wire key locked
+	tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		switch req := r.Body.(type) {
+		case *kvrpcpb.TxnHeartBeatRequest:
+			beats[string(req.PrimaryLock)]++
+		case *kvrpcpb.PessimisticLockRequest:
+			for _, m := range req.Mutations {
+				primaries[string(m.Key)] = string(req.PrimaryLock)
+			}
+		}
+		return nil
+	})
+	beatsOf := func(k string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return beats[string(cd.EncodeKey([]byte(k)))]
+	}
+	primaryOf := func(k string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		pk, _ := cd.DecodeKey([]byte(primaries[string(cd.EncodeKey([]byte(k)))]))
+		return string(pk)
+	}
+	outlivesTTL := func(t *testing.T, keys ...string) {
+		t.Helper()
+		time.Sleep(3 * c.cfg.PessimisticLockTTL)
+		o := beginPessimistic(t, c)
+		for _, k := range keys {
+			if err := lockWith(ctx, o, LockWait{Kind: LockWaitNoWait}, k); !errors.Is(err, kv.ErrLockNoWait) {
+				t.Fatalf("%s expired: %v", k, err)
+			}
+		}
+		_ = o.Rollback(ctx)
+	}
+
+	for _, tc := range []struct {
+		name           string
+		retried, moved bool
+	}{{"first-attempt", false, false}, {"retried", true, false}, {"retried-primary-moved", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := prefix(t)
+			tx := beginPessimistic(t, c)
+			if err := tx.StartAggressiveLocking(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.retried {
+				last := p + "k1"
+				if tc.moved {
+					last = p + "k0"
+				}
+				if err := tx.LockKeys(ctx, []byte(last)); err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.RetryAggressiveLocking(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, k := range []string{"k1", "k2"} {
+				if err := tx.LockKeys(ctx, []byte(p+k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.DoneAggressiveLocking(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.moved && locked(tg, c, p+"k0") {
+				t.Fatal("the previous attempt's primary is still locked")
+			}
+			if got := primaryOf(p + "k2"); got != p+"k1" {
+				t.Fatalf("k2 locked with primary %q", got)
+			}
+			outlivesTTL(t, p+"k1", p+"k2")
+			if beatsOf(p+"k1") == 0 {
+				t.Fatal("no heartbeat for the primary")
+			}
+			mustSet(t, tx, p+"k1", "v")
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	t.Run("cancel", func(t *testing.T) {
+		p := prefix(t)
+		tx := beginPessimistic(t, c)
+		if err := tx.StartAggressiveLocking(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.LockKeys(ctx, []byte(p+"k1")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a heartbeat of the stage's primary", func() bool { return beatsOf(p+"k1") > 0 })
+		if err := tx.CancelAggressiveLocking(ctx); err != nil {
+			t.Fatal(err)
+		}
+		after := beatsOf(p + "k1")
+		if locked(tg, c, p+"k1") {
+			t.Fatal("cancelled stage left its lock")
+		}
+		if err := tx.LockKeys(ctx, []byte(p+"k3")); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.LockKeys(ctx, []byte(p+"k4")); err != nil {
+			t.Fatal(err)
+		}
+		if got := primaryOf(p + "k4"); got != p+"k3" {
+			t.Fatalf("after cancel, k4 locked with primary %q", got)
+		}
+		outlivesTTL(t, p+"k3", p+"k4")
+		if beatsOf(p+"k1") != after {
+			t.Fatal("the given-up primary is still kept alive")
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
