@@ -830,3 +830,60 @@ func TestPortAggressiveLockingInsert(t *testing.T) {
 		}
 	})
 }
+
+// client-go: integration_tests/2pc_test.go TestPushPessimisticLock. While a
+// pessimistic transaction's primary is still a pessimistic lock, a secondary already
+// prewritten does not block readers: the reader pushes the primary's min commit ts and
+// reads the old version. The writer then commits above the pushed ts.
+func TestPortReadPushesPessimisticPrimary(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg, twoPhase)
+	ctx := testCtx(t)
+	p := prefix(t)
+	split(t, c, p+"b")
+	cd := c.Cluster().Codec()
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	var prewroteB atomic.Bool
+	tg.Mem.AddHook(func(hctx context.Context, r *memcluster.Request) *memcluster.Fault {
+		req, ok := r.Body.(*kvrpcpb.PrewriteRequest)
+		if !ok {
+			return nil
+		}
+		for _, m := range req.Mutations {
+			switch {
+			case bytes.Equal(m.Key, cd.EncodeKey([]byte(p+"a"))):
+				select { // hold the primary's prewrite
+				case <-release:
+				case <-hctx.Done():
+				}
+			case bytes.Equal(m.Key, cd.EncodeKey([]byte(p+"b"))):
+				prewroteB.Store(true)
+			}
+		}
+		return nil
+	})
+	tx := beginPessimistic(t, c)
+	if err := tx.LockKeys(ctx, []byte(p+"a"), []byte(p+"b")); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, tx, p+"a", "v1", p+"b", "v2")
+	done := async(func() error { return tx.Commit(ctx) })
+	waitFor(t, "the secondary's prewrite", func() bool {
+		_, l := tg.Mem.Versions(cd.EncodeKey([]byte(p + "b")))
+		return prewroteB.Load() && l
+	})
+	readCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.Snapshot(ts(t, c)).Get(readCtx, []byte(p+"b")); !isNotFound(err) {
+		t.Fatalf("read over the prewritten secondary: %v", err)
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if get(t, c, p+"b") != "v2" {
+		t.Fatal("commit lost")
+	}
+}
