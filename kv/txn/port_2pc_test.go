@@ -729,10 +729,9 @@ func TestPortAggressiveLockingHeartbeat(t *testing.T) {
 
 // client-go: integration_tests/2pc_test.go TestAggressiveLockingInsert (the kept-lock
 // case is TestAggressiveLockingInsertKeptKey). In a stage, the lock of an inserted key
-// (with CheckExistence, as for an insert statement) checks that the key does not exist: it fails with *kv.KeyExistsError for a key that
-// exists, whether the transaction locked it before the stage or not; a key written by a
-// newer transaction fails with a write conflict while the for-update ts is older than
-// that write (not checked here, see below), and a key a newer transaction deleted is
+// (with CheckExistence, as for an insert statement) checks that the key does not exist:
+// it fails with *kv.KeyExistsError for a key that exists, whether the transaction locked it before the stage or not, or a newer
+// transaction wrote it just before the request; a key a newer transaction deleted is
 // locked with conflict; after a retry at a newer for-update ts, the written key fails as
 // existing and the deleted one is locked.
 func TestPortAggressiveLockingInsert(t *testing.T) {
@@ -788,9 +787,19 @@ func TestPortAggressiveLockingInsert(t *testing.T) {
 			conflictTS, err = commitBy(ctx, other, p+"k8", "")
 			return err
 		})
-		// (client-go also expects the insert of k7, written after the for-update ts, to
-		// fail with a write conflict: TiKV locks it with conflict without the existence
-		// check. memcluster answers AlreadyExist there; docs/parity.md notes the gap.)
+		// Another transaction writes k7 just before its lock request. client-go gets a
+		// write conflict there and TiDB retries the statement, which then finds the key;
+		// our LockKeys retries a write conflict itself at a fresh for-update ts, so the
+		// caller gets that final answer.
+		spy.beforeLock(c, p+"k7", func() error {
+			_, err := commitBy(ctx, other, p+"k7", "v7")
+			return err
+		})
+		cp = tx.Checkpoint()
+		exists("k7")
+		if err := tx.RollbackTo(cp); err != nil {
+			t.Fatal(err)
+		}
 		stmt := tx.Checkpoint() // the statement that inserts k8 (and retries)
 		if err := insert("k8"); err != nil {
 			t.Fatalf("insert k8 deleted after the for-update ts: %v", err)
@@ -805,7 +814,6 @@ func TestPortAggressiveLockingInsert(t *testing.T) {
 		if got == 0 || got != conflictTS {
 			t.Fatalf("k8 locked with conflict ts %d, want %d", got, conflictTS)
 		}
-		put(t, other, p+"k7", "v7")
 
 		// The statement runs again at a newer for-update ts, its writes undone first.
 		if err := tx.RollbackTo(stmt); err != nil {
