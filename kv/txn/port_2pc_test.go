@@ -895,3 +895,52 @@ func TestPortReadPushesPessimisticPrimary(t *testing.T) {
 		t.Fatal("commit lost")
 	}
 }
+
+// client-go: integration_tests/2pc_test.go TestAggressiveLockingLockOnlyIfExists. In a
+// stage, a LockOnlyIfExists call over a key another transaction wrote just before the
+// request locks it and returns the new value; over a key deleted just before, it locks
+// nothing. (client-go returns a write conflict for the deleted key and leaves the retry
+// to TiDB; our single-key LockOnlyIfExists call uses the normal wake-up mode and
+// retries the conflict at a fresh for-update ts itself, see
+// TestAggressiveLockingWakeUpMode.)
+func TestPortAggressiveLockingLockOnlyIfExists(t *testing.T) {
+	each(t, func(t *testing.T, tg testcluster.Target) {
+		spy := &lockSpy{}
+		c, other := aggTarget(t, tg, spy, nil)
+		ctx := testCtx(t)
+		p := prefix(t)
+		k := p + "k1"
+		for _, val := range []string{"v1", ""} { // written, then deleted, just before the lock
+			tx := beginPessimistic(t, c)
+			if err := tx.LockKeys(ctx, []byte(p+"k0")); err != nil { // the primary
+				t.Fatal(err)
+			}
+			if err := tx.StartAggressiveLocking(); err != nil {
+				t.Fatal(err)
+			}
+			spy.beforeLock(c, k, func() error {
+				_, err := commitBy(ctx, other, k, val)
+				return err
+			})
+			vals := map[string][]byte{}
+			err := tx.LockKeysWithOptions(ctx, LockOptions{LockOnlyIfExists: true, ReturnValues: true, Values: vals}, []byte(k))
+			spy.failed(t)
+			if err != nil {
+				t.Fatalf("value %q: %v", val, err)
+			}
+			inStage := tx.IsInAggressiveLockingStage([]byte(k))
+			if val != "" && (string(vals[k]) != val || !inStage || (tg.Mem != nil && !locked(tg, c, k))) {
+				t.Fatalf("written key: values %q, in stage %v", vals, inStage)
+			}
+			if val == "" && (len(vals) != 0 || inStage) {
+				t.Fatalf("deleted key: values %q, in stage %v", vals, inStage)
+			}
+			if err := tx.CancelAggressiveLocking(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
