@@ -15,6 +15,7 @@ import (
 
 	"github.com/tikvsql/tikvsql/internal/testcluster"
 	"github.com/tikvsql/tikvsql/kv"
+	"github.com/tikvsql/tikvsql/kv/region"
 	"github.com/tikvsql/tikvsql/kv/rpc"
 	"github.com/tikvsql/tikvsql/memcluster"
 )
@@ -943,4 +944,49 @@ func TestPortAggressiveLockingLockOnlyIfExists(t *testing.T) {
 			}
 		}
 	})
+}
+
+// client-go: integration_tests/2pc_test.go TestResolveMixed. A large transaction
+// crashed leaving optimistic locks and a pessimistic lock in one region, its primary
+// gone: resolving one of the optimistic locks rolls the transaction back region-wide,
+// which removes the pessimistic lock too, so another transaction locks that key at once.
+func TestPortResolveMixed(t *testing.T) {
+	tg := testcluster.Memory(t, memclusterOpts())
+	c := open(t, tg)
+	ctx := testCtx(t)
+	p := prefix(t)
+	cd := c.Cluster().Codec()
+	var regionWide atomic.Int64
+	tg.Mem.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
+		if req, ok := r.Body.(*kvrpcpb.ResolveLockRequest); ok && len(req.Keys) == 0 {
+			regionWide.Add(1)
+		}
+		return nil
+	})
+	start := ts(t, c)
+	// The primary "pk" is never written (the crashed owner lost it).
+	rawPrewrite(t, c, start, crashed{primary: p + "pk", ttl: 1, txnSize: 1000}, p+"o1", "v1", p+"o2", "v2")
+	req := &kvrpcpb.PessimisticLockRequest{Context: &kvrpcpb.Context{},
+		Mutations:   []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_PessimisticLock, Key: cd.EncodeKey([]byte(p + "pess"))}},
+		PrimaryLock: cd.EncodeKey([]byte(p + "pk")), StartVersion: start, ForUpdateTs: start, LockTtl: 1, WaitTimeout: -1}
+	if resp, err := region.Send[*kvrpcpb.PessimisticLockRequest, *kvrpcpb.PessimisticLockResponse](ctx,
+		c.Cluster().Sender(), []byte(p+"pess"), req, nil); err != nil || len(resp.GetErrors()) > 0 {
+		t.Fatalf("pessimistic lock: %v %v", err, resp.GetErrors())
+	}
+	pastTTL()
+	if _, err := c.Snapshot(ts(t, c)).Get(ctx, []byte(p+"o1")); !isNotFound(err) {
+		t.Fatalf("read o1: %v", err)
+	}
+	if regionWide.Load() == 0 {
+		t.Fatal("no region-wide resolve")
+	}
+	for _, k := range []string{"o1", "o2", "pess"} {
+		if locked(tg, c, p+k) {
+			t.Fatalf("%s still locked after the region-wide resolve", k)
+		}
+	}
+	o := beginPessimistic(t, c)
+	if err := lockWith(ctx, o, LockWait{Kind: LockWaitNoWait}, p+"pess"); err != nil {
+		t.Fatal(err)
+	}
 }
