@@ -31,17 +31,7 @@ func TestUndeterminedCommitIsNotReExecuted(t *testing.T) {
 		{"", "prewrite"},
 	} {
 		t.Run(tc.drop, func(t *testing.T) {
-			name := sqltest.Name(t.Name())
-			mc, err := memcluster.Open(name, memcluster.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer mc.Close()
-			db, err := sql.Open("tikv", "memory://"+name+tc.params)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			mc, db := memDB(t, tc.params)
 			key := []byte("undetermined-key")
 			var prewrites, commits atomic.Int32
 			remove := mc.AddHook(func(_ context.Context, r *memcluster.Request) *memcluster.Fault {
@@ -68,7 +58,7 @@ func TestUndeterminedCommitIsNotReExecuted(t *testing.T) {
 			defer remove()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			_, err = db.ExecContext(ctx, "PUT ? ?", key, "v")
+			_, err := db.ExecContext(ctx, "PUT ? ?", key, "v")
 			if !errors.Is(err, kv.ErrUndetermined) || errors.Is(err, driver.ErrBadConn) || kv.IsRetryable(err) {
 				t.Fatalf("err = %v, want kv.ErrUndetermined", err)
 			}

@@ -178,11 +178,12 @@ func (c *Connector) open(ctx context.Context) (err error) {
 		return err
 	}
 	cc := cluster.Config{
-		Keyspace: cfg.Keyspace,
-		TLS:      tlsCfg,
-		Logger:   c.opts.logger,
-		Tracer:   c.opts.tracer,
-		RPC:      rpc.Config{DialTimeout: cfg.EffectiveDialTimeout()},
+		Keyspace:         cfg.Keyspace,
+		TLS:              tlsCfg,
+		Logger:           c.opts.logger,
+		Tracer:           c.opts.tracer,
+		RPC:              rpc.Config{DialTimeout: cfg.EffectiveDialTimeout()},
+		EnableForwarding: cfg.Forwarding,
 	}
 	if cfg.APIVersion == dsn.APIV2 {
 		cc.APIVersion = 2
@@ -214,6 +215,11 @@ func (c *Connector) open(ctx context.Context) (err error) {
 	var txnc *txn.Client
 	if cfg.Mode == dsn.ModeRaw {
 		cc.Mode = cluster.Raw
+		// Raw requests have no per-transaction options: the DSN's labels become the
+		// client-wide defaults of every request (in txn mode they are transaction options,
+		// see conn, so that a transaction can override them).
+		cc.RPC.Context.RequestSource = cfg.RequestSource
+		cc.RPC.Context.ResourceGroup = cfg.ResourceGroup
 		// A statement asks for at most maxScan+1 pairs (the +1 detects the guard).
 		rawc, err = raw.New(octx, raw.Config{Config: cc, Atomic: cfg.Atomic, MaxScan: max(raw.DefaultMaxScan, cfg.EffectiveMaxScan()+1)})
 	} else {

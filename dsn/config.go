@@ -130,6 +130,10 @@ type Config struct {
 	// Atomic (atomic) makes raw-mode writes atomic so that CAS works; every client of the
 	// keyspace must agree. Default false.
 	Atomic bool
+	// Forwarding (forwarding) lets requests to a region leader whose store this client
+	// cannot reach go through a follower's store, which relays them (TiKV forwarding).
+	// Default false.
+	Forwarding bool
 	// Timeout (timeout): the deadline of a statement whose ctx has none. Default 0: the
 	// ctx alone bounds statements.
 	Timeout time.Duration

@@ -31,6 +31,7 @@
 //	apiVersion       v1 | v2; a keyspace requires v2                     (v1; v2 with a keyspace)
 //	keyspace         alias of the path (also keyspaceName, as client-go) ("")
 //	atomic           bool; raw-mode CAS                                  (false)
+//	forwarding       bool; reach an unreachable leader through a follower (false)
 //	timeout          duration; statement deadline when ctx has none      (0 = none)
 //	dialTimeout      duration                                            (5s)
 //	tls              true | false | skip-verify | registered name        (false)

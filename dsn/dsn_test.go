@@ -95,6 +95,7 @@ func validDSNCases() []validDSNCase {
 		}, "tikv://pd:2379?lockWaitTimeout=1.5s"},
 		{"tikv://pd?tls=custom-1", func(c *Config) { c.PDAddrs = []string{"pd:2379"}; c.TLSConfig = "custom-1" }, "tikv://pd:2379?tls=custom-1"},
 		{"tikv://pd?tls=false", func(c *Config) { c.PDAddrs = []string{"pd:2379"} }, "tikv://pd:2379"},
+		{"tikv://pd?forwarding=true", func(c *Config) { c.PDAddrs = []string{"pd:2379"}; c.Forwarding = true }, "tikv://pd:2379?forwarding=true"},
 		{"tikv://pd?tlsCA=%2Fca.pem&tlsCert=c.pem&tlsKey=k.pem&tlsServerName=pd.local", func(c *Config) {
 			c.PDAddrs = []string{"pd:2379"}
 			c.TLSConfig = TLSTrue

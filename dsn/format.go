@@ -84,6 +84,7 @@ func (c *Config) formatParams(add func(name, value string), redact bool) {
 	enum("lockWaitTimeout", c.LockWait.String(), "")
 	enum("isolation", string(c.Isolation), string(IsolationSnapshot))
 	boolean("atomic", c.Atomic)
+	boolean("forwarding", c.Forwarding)
 	if c.Timeout > 0 {
 		add("timeout", c.Timeout.String())
 	}

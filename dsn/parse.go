@@ -190,7 +190,7 @@ func (c *Config) setParam(name, value string, ex *explicit) error {
 	case "mode", "txnMode", "replicaRead", "isolation", "apiVersion":
 		ex.apiVersion = ex.apiVersion || name == "apiVersion"
 		return c.setEnum(name, value)
-	case "asyncCommit", "onePC", "pipelined", "atomic":
+	case "asyncCommit", "onePC", "pipelined", "atomic", "forwarding":
 		return c.setBool(name, value)
 	case "staleRead", "timeout", "dialTimeout":
 		return c.setDuration(name, value)
@@ -261,6 +261,8 @@ func (c *Config) setBool(name, value string) error {
 		c.Pipelined = b
 	case "atomic":
 		c.Atomic = b
+	case "forwarding":
+		c.Forwarding = b
 	}
 	return nil
 }

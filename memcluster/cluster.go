@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
@@ -177,6 +178,9 @@ type store struct {
 	up      bool
 	done    chan struct{}
 	health  healthState // health.go
+
+	isolated atomic.Bool // refuses clients, serves relayed calls (forward.go)
+	relays   relayPool   // connections to the stores it forwards to (forward.go)
 }
 
 // start listens on addr and serves the TiKV services.
@@ -186,7 +190,7 @@ func (s *store) start(addr string) error {
 		return fmt.Errorf("memcluster: store %d listen on %s: %w", s.id, addr, err)
 	}
 	s.addr = lis.Addr().String()
-	s.srv = newGRPCServer()
+	s.srv = newGRPCServer(s.serverOptions()...)
 	registerTikv(s.srv, &tikvServer{store: s})
 	s.up, s.done = true, make(chan struct{})
 	go func(srv *grpc.Server, done chan struct{}) {
@@ -208,6 +212,7 @@ func (s *store) stop() {
 	}
 	srv.Stop()
 	<-done
+	s.relays.close()
 }
 
 // StopStore takes store id down: its listener closes and in-flight requests are

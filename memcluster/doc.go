@@ -16,7 +16,10 @@
 // new address) change the topology; PD reports changes at once (no heartbeat lag), while
 // clients learn them from region errors as they would from TiKV. [Cluster.SetSlowScore]
 // makes a store report itself slow through TiKV's health feedback (on every BatchCommands
-// response and from GetHealthFeedback).
+// response and from GetHealthFeedback). Like TiKV, a store relays requests (unary calls
+// and BatchCommands streams) that carry the tikv-forwarded-host header to the named
+// store; [Cluster.IsolateStore] cuts a store off from clients only (it still serves what
+// other stores relay), the partition that client-side forwarding works around.
 //
 // Every request is checked like TiKV checks it, in TiKV's order: the context's peer must
 // be on the receiving store (StoreNotMatch), the region must exist with a peer there

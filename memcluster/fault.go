@@ -15,6 +15,9 @@ type Request struct {
 	Method  string           // the tikvpb method name, such as "KvPrewrite" or "RawGet"
 	Context *kvrpcpb.Context // the request's context (region, epoch, peer, ...)
 	Body    any              // the request message, such as *kvrpcpb.PrewriteRequest; do not modify
+	// ProxyStoreID is the store that relayed the request here (tikv-forwarded-host,
+	// see Cluster.IsolateStore), or 0 when it came straight from the client.
+	ProxyStoreID uint64
 }
 
 // Fault is what a hook injects into one request. Fields combine: the delay is served

@@ -18,13 +18,13 @@ import (
 
 // newGRPCServer builds a server that tolerates clients' frequent keepalive pings (TiKV
 // allows them; a strict server would answer with GOAWAY too_many_pings) and waits for
-// its handlers on Stop.
-func newGRPCServer() *grpc.Server {
-	return grpc.NewServer(
+// its handlers on Stop. opts add to these (the stores' interceptors).
+func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append([]grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
-		grpc.MaxRecvMsgSize(1<<30),
+		grpc.MaxRecvMsgSize(1 << 30),
 		grpc.WaitForHandlers(true),
-	)
+	}, opts...)...)
 }
 
 // registerTikv registers the TiKV services of one store.
@@ -50,7 +50,7 @@ type withContext interface{ GetContext() *kvrpcpb.Context }
 func serve[Req withContext, Resp any](t *tikvServer, ctx context.Context, method string, req Req,
 	h func(context.Context, Req) (Resp, error)) (Resp, error) {
 	var zero Resp
-	f := t.cluster().hooks.fault(ctx, &Request{StoreID: t.store.id, Method: method, Context: req.GetContext(), Body: req})
+	f := t.cluster().hooks.fault(ctx, &Request{StoreID: t.store.id, Method: method, Context: req.GetContext(), Body: req, ProxyStoreID: relayedBy(ctx)})
 	if f != nil {
 		if err := (backoff.SystemClock{}).Sleep(ctx, f.Delay); err != nil {
 			return zero, err

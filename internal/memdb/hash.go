@@ -12,7 +12,7 @@ import (
 // holds no pointers and never removes an entry.
 type hashIndex struct {
 	seed  maphash.Seed
-	slots []slot // power-of-two length; grown at 3/4 full
+	slots []slot // power-of-two length, allocated by the first insert; grown at 3/4 full
 	n     int
 	key   func(int32) []byte
 }
@@ -27,11 +27,14 @@ type slot struct {
 const minSlots = 64
 
 func newHashIndex(key func(int32) []byte) hashIndex {
-	return hashIndex{seed: maphash.MakeSeed(), slots: make([]slot, minSlots), key: key}
+	return hashIndex{seed: maphash.MakeSeed(), key: key}
 }
 
 // find returns the entry index of k, or -1.
 func (h *hashIndex) find(k []byte) int32 {
+	if len(h.slots) == 0 {
+		return -1
+	}
 	sum := maphash.Bytes(h.seed, k)
 	tag, mask := uint32(sum>>32), uint64(len(h.slots)-1)
 	for i := sum & mask; ; i = (i + 1) & mask {
@@ -47,7 +50,9 @@ func (h *hashIndex) find(k []byte) int32 {
 
 // insert adds entry idx, whose key must not be in the index yet.
 func (h *hashIndex) insert(idx int32) {
-	if (h.n+1)*4 > len(h.slots)*3 {
+	if len(h.slots) == 0 {
+		h.slots = make([]slot, minSlots) // a buffer nobody writes allocates nothing
+	} else if (h.n+1)*4 > len(h.slots)*3 {
 		h.grow()
 	}
 	h.place(maphash.Bytes(h.seed, h.key(idx)), idx)

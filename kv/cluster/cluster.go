@@ -63,6 +63,11 @@ type Config struct {
 	Logger *zap.Logger
 	// Tracer observes RPCs, backoffs and region events (see kv.Tracer).
 	Tracer kv.Tracer
+	// EnableForwarding lets a leader request whose leader store the client cannot reach
+	// go through a follower's store, which relays it to the leader (RPC-7; client-go's
+	// EnableForwarding). It turns on RPC.EnableForwarding and Sender.EnableForwarding
+	// (setting Sender.EnableForwarding alone does the same). Off by default.
+	EnableForwarding bool
 
 	// PD, RPC, Region and Sender are the full configurations of the layers.
 	PD     pd.Config
@@ -174,6 +179,10 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Tracer != nil {
 		rcfg.Tracer = cfg.Tracer
 	}
+	forwarding := cfg.EnableForwarding || cfg.Sender.EnableForwarding
+	if forwarding {
+		rcfg.EnableForwarding = true // the Sender's forwarded attempts need it
+	}
 	// TiKV's health feedback arrives on batch streams before the cache exists.
 	var cacheRef atomic.Pointer[region.Cache]
 	userFeedback := rcfg.OnHealthFeedback
@@ -188,6 +197,15 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	pdc, err := pd.New(ctx, pcfg)
 	if err != nil {
 		return nil, err
+	}
+	if pcfg.APIVersion == codec.V2 {
+		// Every request of an API v2 cluster says so, with its keyspace: TiKV accepts
+		// API v1 transactional requests only for TiDB's own keys, and scopes resource
+		// control and GC by the keyspace ID (client-go's codec does the same).
+		rcfg.Context.APIVersion = kvrpcpb.APIVersion_V2
+		if ks := pdc.Keyspace(); ks != nil {
+			rcfg.Context.KeyspaceID = uint32(ks.ID)
+		}
 	}
 	rc, err := rpc.New(rcfg)
 	if err != nil {
@@ -209,6 +227,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		gcfg.Tracer = cfg.Tracer
 	}
 	scfg := cfg.Sender
+	scfg.EnableForwarding = forwarding
 	if scfg.AttemptTimeout == 0 && cfg.Mode == Raw {
 		// Raw requests never wait on the server, so an attempt that takes this long
 		// is a store that stopped answering (client-go's ReadTimeoutShort).

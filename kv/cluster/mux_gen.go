@@ -14,118 +14,118 @@ import (
 // registerAll routes every typed method of kv/rpc through m to c.
 func registerAll(m *region.Mux, c *rpc.Client) {
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.GetRequest) (*kvrpcpb.GetResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvGet, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvGet, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.ScanRequest) (*kvrpcpb.ScanResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvScan, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvScan, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.PrewriteRequest) (*kvrpcpb.PrewriteResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvPrewrite, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvPrewrite, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.CommitRequest) (*kvrpcpb.CommitResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvCommit, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvCommit, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.CleanupRequest) (*kvrpcpb.CleanupResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvCleanup, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvCleanup, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.BatchGetRequest) (*kvrpcpb.BatchGetResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvBatchGet, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvBatchGet, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.BatchRollbackRequest) (*kvrpcpb.BatchRollbackResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvBatchRollback, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvBatchRollback, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.ScanLockRequest) (*kvrpcpb.ScanLockResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvScanLock, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvScanLock, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.ResolveLockRequest) (*kvrpcpb.ResolveLockResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvResolveLock, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvResolveLock, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.GCRequest) (*kvrpcpb.GCResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvGC, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvGC, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.DeleteRangeRequest) (*kvrpcpb.DeleteRangeResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvDeleteRange, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvDeleteRange, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawGetRequest) (*kvrpcpb.RawGetResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawGet, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawGet, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawBatchGetRequest) (*kvrpcpb.RawBatchGetResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawBatchGet, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawBatchGet, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawPutRequest) (*kvrpcpb.RawPutResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawPut, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawPut, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawBatchPutRequest) (*kvrpcpb.RawBatchPutResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawBatchPut, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawBatchPut, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawDeleteRequest) (*kvrpcpb.RawDeleteResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawDelete, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawDelete, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawBatchDeleteRequest) (*kvrpcpb.RawBatchDeleteResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawBatchDelete, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawBatchDelete, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawScanRequest) (*kvrpcpb.RawScanResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawScan, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawScan, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawDeleteRangeRequest) (*kvrpcpb.RawDeleteRangeResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawDeleteRange, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawDeleteRange, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawBatchScanRequest) (*kvrpcpb.RawBatchScanResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawBatchScan, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawBatchScan, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.PessimisticLockResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvPessimisticLock, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvPessimisticLock, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.PessimisticRollbackRequest) (*kvrpcpb.PessimisticRollbackResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KVPessimisticRollback, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KVPessimisticRollback, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.CheckTxnStatusRequest) (*kvrpcpb.CheckTxnStatusResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvCheckTxnStatus, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvCheckTxnStatus, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.TxnHeartBeatRequest) (*kvrpcpb.TxnHeartBeatResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvTxnHeartBeat, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvTxnHeartBeat, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.CheckSecondaryLocksRequest) (*kvrpcpb.CheckSecondaryLocksResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvCheckSecondaryLocks, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvCheckSecondaryLocks, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.FlashbackToVersionRequest) (*kvrpcpb.FlashbackToVersionResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvFlashbackToVersion, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvFlashbackToVersion, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.PrepareFlashbackToVersionRequest) (*kvrpcpb.PrepareFlashbackToVersionResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvPrepareFlashbackToVersion, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvPrepareFlashbackToVersion, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.FlushRequest) (*kvrpcpb.FlushResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvFlush, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvFlush, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.BufferBatchGetRequest) (*kvrpcpb.BufferBatchGetResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.KvBufferBatchGet, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.KvBufferBatchGet, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawGetKeyTTLRequest) (*kvrpcpb.RawGetKeyTTLResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawGetKeyTTL, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawGetKeyTTL, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawCASRequest) (*kvrpcpb.RawCASResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawCompareAndSwap, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawCompareAndSwap, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawChecksumRequest) (*kvrpcpb.RawChecksumResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.RawChecksum, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.RawChecksum, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.UnsafeDestroyRangeRequest) (*kvrpcpb.UnsafeDestroyRangeResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.UnsafeDestroyRange, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.UnsafeDestroyRange, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.SplitRegionRequest) (*kvrpcpb.SplitRegionResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.SplitRegion, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.SplitRegion, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.ReadIndexRequest) (*kvrpcpb.ReadIndexResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.ReadIndex, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.ReadIndex, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.MvccGetByKeyRequest) (*kvrpcpb.MvccGetByKeyResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.MvccGetByKey, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.MvccGetByKey, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.MvccGetByStartTsRequest) (*kvrpcpb.MvccGetByStartTsResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.MvccGetByStartTs, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.MvccGetByStartTs, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.GetLockWaitInfoRequest) (*kvrpcpb.GetLockWaitInfoResponse, error) {
-		return rpc.Call(ctx, c, addr, rpc.GetLockWaitInfo, r, rpc.CallOptions{})
+		return rpc.Call(ctx, c, addr, rpc.GetLockWaitInfo, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 	})
 }
 

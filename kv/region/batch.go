@@ -12,6 +12,9 @@ import (
 type Batch[T any] struct {
 	Location *Location
 	Items    []T
+	// Retry reports that the items were sent before: the batch was regrouped after fn
+	// failed on their former region. Requests built from it should set Options.Retry.
+	Retry bool
 }
 
 // BatchFunc runs one region's batch: usually it builds one request from b.Items and calls
@@ -103,6 +106,9 @@ func (r *batchRun[T]) one(ctx context.Context, bo *backoff.Backoffer, b Batch[T]
 		again, err := r.group(ctx, cur.Items)
 		if err != nil {
 			return err
+		}
+		for i := range again {
+			again[i].Retry = true
 		}
 		pending = append(pending, again...)
 	}

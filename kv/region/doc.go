@@ -54,6 +54,23 @@
 // SenderConfig.StoreLimit, an attempt to a store that already has that many requests in
 // flight fails at once with ErrStoreTokenLimit instead of being sent.
 //
+// # Forwarding through a proxy
+//
+// With SenderConfig.EnableForwarding (off by default; kv/cluster's Config.EnableForwarding
+// turns it on together with kv/rpc's), a leader request (ReadLeader, not a stale read)
+// of a region with several replicas whose leader store is unreachable from the client
+// goes to a follower's store, which relays it to the leader (TiKV's tikv-forwarded-host
+// header, RPC-7). The request's Context still names the leader peer; the Transport gets
+// the proxy's address as addr and the leader's address as ForwardedHost(ctx). The first
+// failed direct attempt on the leader marks its store unreachable without dropping the
+// regions it leads, so the next attempt can forward. The proxy that relayed is
+// remembered per cached region and reused by later requests; a proxy that fails is not
+// used again by the request and the next follower is tried; when none is left the
+// request ends with a Resplit error. While the cache has a Prober, the leader counts as
+// unreachable until a probe finds it alive; then requests go direct again and the
+// remembered proxy is forgotten. See proxy.go for the exact rules (client-go's
+// ReplicaSelectLeaderWithProxyStrategy).
+//
 // # Who retries what
 //
 // Every region error is classified by one table (errtable.go, one row per kind, in TiKV's
@@ -91,14 +108,14 @@
 // # Transport seam
 //
 // The Sender sends through the Transport interface (Invoke one request message to one
-// store address), with optional Prober (liveness) and AddrCloser (drop connections)
-// interfaces. Mux builds a Transport from typed calls, one Handle per request type, so a
+// store address; a forwarded attempt carries the target in ForwardedHost(ctx)), with
+// optional Prober (liveness) and AddrCloser (drop connections) interfaces. Mux builds a Transport from typed calls, one Handle per request type, so a
 // generic RPC layer plugs in with one line per method, for example (kv/rpc names are
 // illustrative):
 //
 //	m := &region.Mux{ProbeFunc: rpcClient.Probe, CloseFunc: rpcClient.CloseAddr}
 //	region.Handle(m, func(ctx context.Context, addr string, r *kvrpcpb.RawGetRequest) (*kvrpcpb.RawGetResponse, error) {
-//		return rpc.Call(ctx, rpcClient, addr, rpc.RawGet, r)
+//		return rpc.Call(ctx, rpcClient, addr, rpc.RawGet, r, rpc.CallOptions{ForwardedHost: region.ForwardedHost(ctx)})
 //	})
 //	cache := region.New(pdClient, region.Config{Codec: pdClient.Codec(), Prober: m})
 //	sender := region.NewSender(cache, m, region.SenderConfig{})

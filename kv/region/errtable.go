@@ -226,7 +226,7 @@ func decideServerBusy(s *Sender, a *attempt, e *errorpb.Error) (decision, error)
 func decideStoreNotMatch(s *Sender, a *attempt, _ *errorpb.Error) (decision, error) {
 	a.target.r.store.needCheck.Store(true)
 	if c, ok := s.t.(AddrCloser); ok {
-		c.CloseAddr(a.addr)
+		c.CloseAddr(a.targetAddr())
 	}
 	return decision{invalidate: ReasonStoreNotFound, action: actReturn}, nil
 }

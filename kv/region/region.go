@@ -113,6 +113,7 @@ type entry struct {
 	ttl         atomic.Int64 // unix nanos after which the entry expires
 	invalid     atomic.Int32 // Reason, ReasonNone while valid
 	expireOnTTL atomic.Bool  // TTL no longer slides on access (down peers, an unreachable store)
+	proxy       atomic.Int32 // 1 + index into peers of the peer that last forwarded to the leader; 0: none (proxy.go)
 }
 
 // VerID returns the region's version identity.

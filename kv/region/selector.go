@@ -47,6 +47,7 @@ type replica struct {
 // target is what the selector picked for one attempt.
 type target struct {
 	r           *replica
+	proxy       *replica // forwards the request to r (RPC-7, proxy.go), or nil
 	replicaRead bool
 	staleRead   bool
 	leaderRead  bool // a read (or write) that only a leader may serve
@@ -72,6 +73,8 @@ type selector struct {
 	total           int  // attempts of this request
 	ignoreReach     bool // while set, unreachable stores are candidates too
 	triedUnreach    bool // the unreachable stores were given their one chance
+	forward         bool // SenderConfig.EnableForwarding (proxy.go)
+	probed          bool // the cache probes unreachable stores (proxy.go)
 }
 
 func newSelector(r *entry, opts *Options, now func() time.Time, rnd func(int64) int64) *selector {
@@ -111,6 +114,12 @@ func (s *selector) next() *target {
 			t.r.first = s.now()
 		}
 		t.r.attempts++
+		if p := t.proxy; p != nil {
+			if p.attempts == 0 {
+				p.first = s.now()
+			}
+			p.attempts++
+		}
 		s.total++
 		s.recordFlow(t)
 	}
@@ -119,6 +128,11 @@ func (s *selector) next() *target {
 }
 
 func (s *selector) pick() *target {
+	if s.forwarding() {
+		if t, done := s.nextProxied(); done {
+			return t
+		}
+	}
 	if s.leaderHinted {
 		s.leaderHinted = false
 		if l := s.leaderReplica(); s.candidate(l) {

@@ -41,6 +41,10 @@ type Options struct {
 	// instead of resending. Region errors are still retried: TiKV did not apply a request
 	// it answered with one.
 	NoResend bool
+	// Retry marks every attempt as a retry (Context.IsRetryRequest): the caller sent the
+	// same request before, for example to a region that has split since (Batch.Retry), so
+	// TiKV may have applied part of it already. The Sender marks its own resends anyway.
+	Retry bool
 	// AttemptTimeout bounds one attempt (RPC-6): an attempt that gets no answer in time
 	// counts as a send failure, so the request goes to another replica (or, with
 	// NoResend, fails with kv.ErrUndetermined) instead of waiting for a store that
@@ -82,6 +86,10 @@ type SenderConfig struct {
 	// over AttemptTimeout for those requests). Zero means none.
 	ReadAttemptTimeout      time.Duration
 	BatchReadAttemptTimeout time.Duration
+	// EnableForwarding sends leader requests whose leader store is unreachable through
+	// a follower's store, which relays them (RPC-7, see proxy.go and the package doc).
+	// The Transport must then honour ForwardedHost. Off by default, as in client-go.
+	EnableForwarding bool
 }
 
 // Sender routes typed requests to region replicas through a Transport, classifies every
@@ -127,15 +135,17 @@ func (s *Sender) NewBackoffer(opts *Options) *backoff.Backoffer {
 
 // attempt is the state of one SendToRegion call.
 type attempt struct {
-	ctx     context.Context
-	bo      *backoff.Backoffer
-	opts    *Options
-	region  *entry
-	sel     *selector
-	target  *target
-	addr    string
-	lastErr error
-	first   *target
+	ctx    context.Context
+	bo     *backoff.Backoffer
+	opts   *Options
+	region *entry
+	sel    *selector
+	target *target
+	addr   string // where the attempt is sent: the target's store, or the proxy's
+	// forwardedHost is the target's address when the attempt goes through a proxy.
+	forwardedHost string
+	lastErr       error
+	first         *target
 
 	roundDone bool // the ReadTimeout round is over (readtimeout.go)
 }
@@ -212,6 +222,7 @@ func (s *Sender) send(ctx context.Context, bo *backoff.Backoffer, loc *Location,
 	}
 	a := &attempt{ctx: ctx, bo: bo, region: r, opts: opts,
 		sel: newSelector(r, opts, s.cache.cfg.Now, s.cache.cfg.Rand)}
+	s.initForwarding(a.sel)
 	for n := 0; ; n++ {
 		if ctx.Err() != nil {
 			return nil, ctxErr(ctx, "send")
@@ -233,12 +244,11 @@ func (s *Sender) send(ctx context.Context, bo *backoff.Backoffer, loc *Location,
 				return nil, err
 			}
 		}
-		addr, err := s.cache.stores.resolve(ctx, t.r.store)
+		addr, err := s.resolveTarget(ctx, a, t)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctxErr(ctx, "resolve store")
 			}
-			t.r.failed = true
 			a.lastErr = err
 			continue
 		}
@@ -256,6 +266,7 @@ func (s *Sender) send(ctx context.Context, bo *backoff.Backoffer, loc *Location,
 			}
 			continue
 		}
+		a.sel.onRelayed()
 		re := resp.GetRegionError()
 		if re == nil {
 			if id, ok := a.sel.onSuccess(); ok {
@@ -284,6 +295,7 @@ func (s *Sender) invoke(ctx context.Context, a *attempt, n int, req Request) (Re
 		}
 		ctx = s.rpc.TraceRPCStart(ctx, ev)
 	}
+	ctx = WithForwardedHost(ctx, a.forwardedHost)
 	timeout := s.attemptTimeout(a, req)
 	var resp Response
 	var err error
@@ -337,7 +349,10 @@ func (s *Sender) noReplica(a *attempt) error {
 // onSendFail handles a transport error: ctx's end is returned; otherwise the store is
 // checked (health probe), marked unreachable if it does not answer (which invalidates the
 // regions cached on it), the replica is skipped, and the request backs off TiKVRPC and
-// goes to the next replica (inventory §1.D send-error dispatch).
+// goes to the next replica (inventory §1.D send-error dispatch). With forwarding, a
+// leader that was sent to directly stays the target and its regions stay cached: the
+// next attempt goes through a proxy (proxy.go). A forwarded attempt's failure is the
+// proxy's: the proxy is probed, marked and skipped.
 func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 	ctx := a.ctx
 	// ctxDone reports the end of ctx; a request that must not be resent may have been
@@ -355,8 +370,9 @@ func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 	if a.onReadTimeout(sendErr, false) {
 		return nil // a slow replica in the read-timeout round: the next one, at once
 	}
-	st := a.target.r.store
-	a.target.r.failed = true
+	sent := a.contacted()
+	st := sent.store
+	sent.failed = true
 	alive := false
 	if p := s.cache.prober; p != nil {
 		alive = s.cache.stores.probe(ctx, p, a.addr, s.cache.cfg.StoreLivenessTimeout) == nil
@@ -366,6 +382,10 @@ func (s *Sender) onSendFail(a *attempt, sendErr error) error {
 	}
 	if alive {
 		st.needCheck.Store(true) // alive but failing: maybe another store took the address
+	} else if a.sel.keepLeaderForProxy(sent, a.forwardedHost != "") {
+		// Forwarding: keep the leader's regions cached and reach it through a proxy.
+		sent.failed = false
+		s.cache.stores.markUnreachableKeepRegions(st, s.cache.cfg.UnreachableRetry)
 	} else {
 		s.cache.stores.markUnreachable(st, s.cache.cfg.UnreachableRetry)
 		// The store may have moved: ask PD now, so that a new address is used (and the
@@ -395,7 +415,7 @@ func (s *Sender) stamp(req Request, a *attempt, retry bool, opts *Options) {
 	c.Peer = t.r.peer
 	c.ReplicaRead = t.replicaRead
 	c.StaleRead = t.staleRead
-	c.IsRetryRequest = retry
+	c.IsRetryRequest = retry || opts.Retry
 	a.stampDeadline(c)
 	c.BusyThresholdMs = 0
 	if opts.BusyThreshold > 0 && t.leaderRead && !a.sel.loadBasedDone {

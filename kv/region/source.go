@@ -46,6 +46,11 @@ type Response interface {
 // error satisfying errors.Is(err, ctx.Err()) once ctx is done) and must not keep req after
 // returning: the Sender mutates req.Context between attempts. A non-nil error means the
 // request may or may not have reached the store (a send failure).
+//
+// With SenderConfig.EnableForwarding, ForwardedHost(ctx) may name another store's
+// address: addr is then a proxy store that must relay the request to that host (kv/rpc's
+// CallOptions.ForwardedHost, the tikv-forwarded-host header). A Transport that cannot
+// forward must fail such calls rather than serve them at addr.
 type Transport interface {
 	Invoke(ctx context.Context, addr string, req Request) (Response, error)
 }

@@ -138,12 +138,20 @@ func (b *batchConn) waitMore(high, normal []*entry) ([]*entry, []*entry) {
 	// One more than the usual size, so that batches can grow while requests keep coming.
 	target := int(math.Ceil(b.avgSize)) + 1
 	target = min(max(target, 2), b.c.cfg.MaxBatchSize)
-	b.timer.Reset(b.c.cfg.BatchWait)
-	defer b.timer.Stop()
 	// The adaptive policy waits only while some caller is neither queued nor in flight:
 	// with few callers, no one else can arrive, and waiting would only add latency.
 	adaptive := b.c.cfg.BatchPolicy == BatchAdaptive
-	for n := len(high) + len(normal); n < target && (!adaptive || b.callers.Load()-b.inflightAll.Load() > int64(n)); n = len(high) + len(normal) {
+	return b.collect(high, normal, b.c.cfg.BatchWait, func(n int) bool {
+		return n >= target || adaptive && b.callers.Load()-b.inflightAll.Load() <= int64(n)
+	})
+}
+
+// collect adds queued requests to high and normal until enough says so for their
+// count, d has passed or the batch client stops.
+func (b *batchConn) collect(high, normal []*entry, d time.Duration, enough func(n int) bool) ([]*entry, []*entry) {
+	b.timer.Reset(d)
+	defer b.timer.Stop()
+	for !enough(len(high) + len(normal)) {
 		select {
 		case <-b.q.notify:
 			high, normal = b.q.drain(high, normal)

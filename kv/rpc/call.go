@@ -119,7 +119,7 @@ func invokeObserved[Req, Resp Message](ctx context.Context, c *Client, addr stri
 // invokeChain runs the interceptors, if any, around invoke.
 func invokeChain[Req, Resp Message](ctx context.Context, c *Client, addr string, m *Method[Req, Resp], req Req, opts *CallOptions) (Resp, error) {
 	var zero Resp
-	ics := dedupInterceptors(c.cfg.Interceptors, opts.Interceptors)
+	ics := dedupInterceptors(c.cfg.Interceptors, contextInterceptors(ctx), opts.Interceptors)
 	if len(ics) == 0 {
 		return invoke(ctx, c, addr, m, req, opts)
 	}

@@ -98,13 +98,25 @@ func TestInterceptorOrderAndDedup(t *testing.T) {
 			}
 		}}
 	}
+	// A later interceptor of a name replaces the earlier one and moves to its place at
+	// the end (client-go: tikvrpc/interceptor/interceptor_test.go TestInterceptor, RPCInterceptorChain.Link): client-wide,
+	// then ctx-bound, then per-call.
 	c := newClient(t, Config{Interceptors: []Interceptor{mk("a", "a"), mk("b", "b"), mk("a", "dup")}})
-	_, err := rawGet(context.Background(), c, f.addr, "k", CallOptions{Interceptors: []Interceptor{mk("c", "c"), mk("b", "dup2")}})
+	ctx := WithInterceptors(context.Background(), mk("x", "x"))
+	ctx = WithInterceptors(ctx, mk("y", "y"), mk("b", "ctxb"))
+	_, err := rawGet(ctx, c, f.addr, "k", CallOptions{Interceptors: []Interceptor{mk("c", "c"), mk("y", "dup2")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(log, " "); got != "a> b> c> <c <b <a" {
+	if got := strings.Join(log, " "); got != "dup> x> ctxb> c> dup2> <dup2 <c <ctxb <x <dup" {
 		t.Fatalf("order %q", got)
+	}
+	log = nil
+	if _, err := rawGet(context.Background(), c, f.addr, "k", CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(log, " "); got != "b> dup> <dup <b" {
+		t.Fatalf("client-wide only: order %q", got)
 	}
 	// Fault injection: an interceptor answers instead of the server.
 	boom := errors.New("injected")

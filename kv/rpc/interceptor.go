@@ -23,29 +23,60 @@ type Invoker func(ctx context.Context, inv *Invocation) (any, error)
 // that does its work around it, or instead of it (fault injection returns an error or a
 // made-up response without calling next). Interceptors run in order: the first listed is
 // the outermost. Within one chain, names are unique: a later interceptor with the name of
-// an earlier one is dropped. Wrap is called for every call that has interceptors; the
-// Invoker it returns must be safe for concurrent use.
+// an earlier one replaces it and takes its place at the end (as in client-go), so a
+// per-call or ctx-bound interceptor overrides a client-wide one of the same name. Wrap is
+// called for every call that has interceptors; the Invoker it returns must be safe for
+// concurrent use.
 type Interceptor struct {
 	Name string
 	Wrap func(next Invoker) Invoker
 }
 
-// dedupInterceptors returns base followed by extra, keeping the first interceptor of each
-// name and dropping those with a nil Wrap.
-func dedupInterceptors(base, extra []Interceptor) []Interceptor {
-	if len(extra) == 0 && !hasDup(base) {
-		return base
+// dedupInterceptors returns the lists in order, one interceptor per name (the last one
+// of a name, at its position) and none with a nil Wrap.
+func dedupInterceptors(lists ...[]Interceptor) []Interceptor {
+	var n int
+	var only []Interceptor
+	for _, l := range lists {
+		if len(l) > 0 {
+			n++
+			only = l
+		}
 	}
-	out := make([]Interceptor, 0, len(base)+len(extra))
-	for _, list := range [][]Interceptor{base, extra} {
+	if n <= 1 && !hasDup(only) {
+		return only
+	}
+	out := make([]Interceptor, 0, 8)
+	for _, list := range lists {
 		for _, ic := range list {
-			if ic.Wrap == nil || slices.ContainsFunc(out, func(o Interceptor) bool { return o.Name == ic.Name }) {
+			if ic.Wrap == nil {
 				continue
 			}
+			out = slices.DeleteFunc(out, func(o Interceptor) bool { return o.Name == ic.Name })
 			out = append(out, ic)
 		}
 	}
 	return out
+}
+
+type interceptorsKey struct{}
+
+// WithInterceptors returns ctx carrying interceptors for every call made with it (or a
+// context derived from it): a way to observe or change the requests of one operation,
+// such as one transaction's reads, without a client-wide interceptor (client-go's
+// interceptor.WithRPCInterceptor). They run after the Client's Config.Interceptors and
+// before CallOptions.Interceptors; interceptors already on ctx come first.
+func WithInterceptors(ctx context.Context, ics ...Interceptor) context.Context {
+	if prev, _ := ctx.Value(interceptorsKey{}).([]Interceptor); len(prev) > 0 {
+		ics = append(slices.Clip(prev), ics...)
+	}
+	return context.WithValue(ctx, interceptorsKey{}, ics)
+}
+
+// contextInterceptors returns the interceptors WithInterceptors put on ctx.
+func contextInterceptors(ctx context.Context) []Interceptor {
+	ics, _ := ctx.Value(interceptorsKey{}).([]Interceptor)
+	return ics
 }
 
 func hasDup(list []Interceptor) bool {

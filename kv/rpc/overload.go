@@ -24,17 +24,5 @@ func (b *batchConn) waitOverloaded(high, normal []*entry) ([]*entry, []*entry) {
 		size = DefaultOverloadBatchSize
 	}
 	target := min(size, b.c.cfg.MaxBatchSize)
-	b.timer.Reset(b.c.cfg.OverloadWait)
-	defer b.timer.Stop()
-	for len(high)+len(normal) < target {
-		select {
-		case <-b.q.notify:
-			high, normal = b.q.drain(high, normal)
-		case <-b.timer.C:
-			return b.q.drain(high, normal)
-		case <-b.ctx.Done():
-			return high, normal
-		}
-	}
-	return high, normal
+	return b.collect(high, normal, b.c.cfg.OverloadWait, func(n int) bool { return n >= target })
 }

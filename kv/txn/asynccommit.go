@@ -231,13 +231,15 @@ func (cm *committer) prewriteProtocol(ctx context.Context) error {
 		return fmt.Errorf("txn: prewrite: %w", err)
 	}
 	if loc.Contains(cm.muts[len(cm.muts)-1].key) {
-		err = cm.prewriteBatch(ctx, bo, loc, cm.muts, uint64(len(cm.muts)))
+		err = cm.prewriteBatch(ctx, bo, loc, cm.muts, uint64(len(cm.muts)), false)
 		if err == nil || !isResplit(err) {
 			if err != nil {
 				err = fmt.Errorf("txn: prewrite: %w", err)
 			}
 			return err
 		}
+		cm.p.onePC = false
+		return cm.prewriteBatches(ctx, true)
 	}
 	cm.p.onePC = false
 	return cm.prewrite(ctx)

@@ -112,13 +112,17 @@ func (cm *committer) route(budget time.Duration) *region.Options {
 }
 
 // prewrite sends every mutation, grouped by region and cut by size, in parallel.
-func (cm *committer) prewrite(ctx context.Context) error {
+func (cm *committer) prewrite(ctx context.Context) error { return cm.prewriteBatches(ctx, false) }
+
+// prewriteBatches is prewrite; retried says the mutations were sent before (a 1PC prewrite
+// the region refused).
+func (cm *committer) prewriteBatches(ctx context.Context, retried bool) error {
 	err := region.RunBatches(ctx, cm.c.cl.Sender(), cm.muts, func(m mutation) []byte { return m.key },
 		cm.route(backoff.Weighted(backoff.BudgetPrewrite)), cm.c.cfg.CommitConcurrency,
 		func(ctx context.Context, bo *backoff.Backoffer, b region.Batch[mutation]) error {
 			size := uint64(len(b.Items)) // TxnSize: the transaction's keys in this region
 			for _, part := range batchBySize(b.Items, cm.c.cfg.CommitBatchSize, func(m mutation) int { return len(m.key) + len(m.value) }) {
-				if err := cm.prewriteBatch(ctx, bo, b.Location, part, size); err != nil {
+				if err := cm.prewriteBatch(ctx, bo, b.Location, part, size, b.Retry || retried); err != nil {
 					return err
 				}
 			}
@@ -131,8 +135,10 @@ func (cm *committer) prewrite(ctx context.Context) error {
 }
 
 // prewriteBatch prewrites one batch, resolving locks of other transactions it meets.
+// retry says the mutations were sent before (regrouped after a region error); every
+// prewrite after the first is flagged a retry too (IsRetryRequest), as in client-go.
 func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, loc *region.Location, batch []mutation,
-	txnSize uint64) error {
+	txnSize uint64, retry bool) error {
 	cd := cm.c.cl.Codec()
 	pbm := make([]*kvrpcpb.Mutation, len(batch))
 	hasPrimary := false
@@ -147,8 +153,13 @@ func (cm *committer) prewriteBatch(ctx context.Context, bo *backoff.Backoffer, l
 			MinCommitTs: cm.startTS + 1}
 		cm.decorate(req, batch, hasPrimary)
 		cm.prewrote.Store(true)
+		route := cm.prewriteRoute()
+		if retry {
+			route.Retry = true
+		}
+		retry = true
 		resp, err := region.SendToRegion[*kvrpcpb.PrewriteRequest, *kvrpcpb.PrewriteResponse](ctx, cm.c.cl.Sender(), bo,
-			loc, req, cm.prewriteRoute())
+			loc, req, route)
 		if err != nil {
 			return err
 		}

@@ -120,7 +120,10 @@ type LockOptions struct {
 	// transaction that already chose its primary with an exclusive lock; a shared lock is
 	// never upgraded to an exclusive one.
 	Shared bool
+	// Stats, when not nil, receives how the call went (see LockStats).
+	Stats *LockStats
 
+	counters *lockCounters   // collects Stats (lockstats.go)
 	inserted map[string]bool // keys buffered by Insert (set by the lock call)
 	force    bool            // lock in TiKV's force-lock wake-up mode (set by the lock call)
 }

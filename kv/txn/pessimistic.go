@@ -61,6 +61,9 @@ func (tx *Txn) IsPessimistic() bool { return tx.opts.proto.pessimistic }
 // another client), ErrEmptyKey, ErrInvalidLockWait, ErrInvalidLockOptions,
 // ErrNotPessimistic, kv.ErrTxnDone, a *kv.BackoffError, ctx's error.
 func (tx *Txn) LockKeysWithOptions(ctx context.Context, o LockOptions, keys ...[]byte) error {
+	if o.Stats != nil {
+		*o.Stats = LockStats{} // a call that sends nothing reports nothing
+	}
 	if !tx.opts.proto.pessimistic {
 		if err := tx.refuseSharedLock(&o); err != nil {
 			return err
@@ -162,7 +165,18 @@ func (tx *Txn) lockPessimistic(ctx context.Context, o *LockOptions, keys [][]byt
 	}
 	var res map[string]lockResult
 	var err error
-	for attempt := 0; ; attempt++ {
+	attempt := 0
+	if o.Stats != nil {
+		o.counters = &lockCounters{}
+		defer func() {
+			var conflict uint64
+			for _, r := range res {
+				conflict = max(conflict, r.conflictTS)
+			}
+			o.counters.fill(o.Stats, len(keys), attempt, conflict, time.Since(start))
+		}()
+	}
+	for ; ; attempt++ {
 		var ts uint64
 		if ts, err = tx.c.cl.PD().Timestamp(ctx); err != nil {
 			err = fmt.Errorf("txn: for-update timestamp: %w", err)
@@ -312,6 +326,7 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 		if force {
 			req.WakeUpMode = kvrpcpb.PessimisticLockWakeUpMode_WakeUpModeForceLock
 		}
+		o.counters.sent(loc.Region.ID)
 		resp, err := region.SendToRegion[*kvrpcpb.PessimisticLockRequest, *kvrpcpb.PessimisticLockResponse](ctx,
 			tx.c.cl.Sender(), bo, loc, req, route)
 		if err != nil {
@@ -350,7 +365,9 @@ func (tx *Txn) lockBatch(ctx context.Context, bo *backoff.Backoffer, loc *region
 			}
 			return kerr
 		}
+		resolveStart := time.Now()
 		st, err := tx.c.resolver.resolve(ctx, bo, 0, locks, false)
+		o.counters.resolved(len(locks), time.Since(resolveStart))
 		if err != nil {
 			return err
 		}

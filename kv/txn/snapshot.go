@@ -34,7 +34,8 @@ var (
 // transactions met while reading are resolved (see doc.go); transactions found committed
 // or rolled back are remembered and sent with later reads (Context.CommittedLocks and
 // ResolvedLocks) so TiKV lets those reads through. Point reads are cached for the
-// snapshot's lifetime (up to Config.ReadCacheSize keys). Safe for concurrent use.
+// snapshot's lifetime (up to Config.ReadCacheSize keys), except at kv.MaxTS, where every
+// read returns the latest data. Safe for concurrent use.
 type Snapshot struct {
 	c    *Client
 	ts   uint64
@@ -75,7 +76,8 @@ func (s *Snapshot) backoffer() *backoff.Backoffer {
 }
 
 func (s *Snapshot) store(key, val []byte) {
-	if s.c.cfg.ReadCacheSize < 0 {
+	if s.c.cfg.ReadCacheSize < 0 || s.ts == kv.MaxTS {
+		// A MaxTS snapshot reads the latest data: a cached value could be stale.
 		return
 	}
 	s.mu.Lock()
