@@ -490,7 +490,7 @@ func TestPortPessimisticLockPrimaryFirst(t *testing.T) {
 // bounded wait.
 func TestPortAcquireFalseTimeoutLock(t *testing.T) {
 	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg, func(cfg *Config) { cfg.PessimisticLockTTL = 300 * time.Millisecond })
+	c := open(t, tg, func(cfg *Config) { cfg.PessimisticLockTTL = 600 * time.Millisecond })
 	ctx := testCtx(t)
 	p := prefix(t)
 	tx := beginPessimistic(t, c)
@@ -500,7 +500,7 @@ func TestPortAcquireFalseTimeoutLock(t *testing.T) {
 	if err := tx.LockKeys(ctx, []byte(p+"k2")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * c.cfg.PessimisticLockTTL) // the secondary's own TTL runs out
+	time.Sleep(5 * c.cfg.PessimisticLockTTL / 2) // the secondary's own TTL runs out
 	o := beginPessimistic(t, c)
 	if err := lockWith(ctx, o, LockWait{Kind: LockWaitNoWait}, p+"k2"); !errors.Is(err, kv.ErrLockNoWait) {
 		t.Fatalf("no-wait: %v", err)
@@ -603,7 +603,7 @@ func TestPortIllegalStartTS(t *testing.T) {
 // starts.
 func TestPortAggressiveLockingHeartbeat(t *testing.T) {
 	tg := testcluster.Memory(t, memclusterOpts())
-	c := open(t, tg, func(cfg *Config) { cfg.PessimisticLockTTL = 300 * time.Millisecond })
+	c := open(t, tg, func(cfg *Config) { cfg.PessimisticLockTTL = 600 * time.Millisecond })
 	ctx := testCtx(t)
 	cd := c.Cluster().Codec()
 	var mu sync.Mutex
@@ -635,7 +635,7 @@ func TestPortAggressiveLockingHeartbeat(t *testing.T) {
 	}
 	outlivesTTL := func(t *testing.T, keys ...string) {
 		t.Helper()
-		time.Sleep(3 * c.cfg.PessimisticLockTTL)
+		time.Sleep(5 * c.cfg.PessimisticLockTTL / 2)
 		o := beginPessimistic(t, c)
 		for _, k := range keys {
 			if err := lockWith(ctx, o, LockWait{Kind: LockWaitNoWait}, k); !errors.Is(err, kv.ErrLockNoWait) {
