@@ -126,7 +126,9 @@ func (c *Client) Snapshot(ts uint64, opts ...SnapshotOption) *Snapshot {
 // Begin starts a transaction at a fresh timestamp from PD (or WithStartTS's).
 //
 // Errors: kv.ErrClosed, those of pd.Client.Timestamp, kv.ErrTxnAbortedByGC for a start
-// ts behind the GC safe point.
+// ts behind the GC safe point; for a WithStartTS ts PD cannot have handed out,
+// kv.ErrInvalidReadTS (kv.MaxTS and the reserved range above MaxInt64) or
+// kv.ErrFutureTSRead (a ts after PD's current one).
 func (c *Client) Begin(ctx context.Context, opts ...TxnOption) (*Txn, error) {
 	if c.isClosed() {
 		return nil, kv.ErrClosed
@@ -147,8 +149,18 @@ func (c *Client) Begin(ctx context.Context, opts ...TxnOption) (*Txn, error) {
 		if ts, err = c.cl.PD().Timestamp(ctx); err != nil {
 			return nil, fmt.Errorf("txn: begin: %w", err)
 		}
-	} else if err := c.checkVisibility(ctx, ts); err != nil {
-		return nil, fmt.Errorf("txn: begin at %d: %w", ts, err)
+	} else {
+		// A start ts PD cannot have handed out would let the transaction prewrite and
+		// then wait forever for a commit ts above it.
+		if ts == kv.MaxTS {
+			return nil, fmt.Errorf("txn: begin at %d: not a start timestamp: %w", ts, kv.ErrInvalidReadTS)
+		}
+		if err := c.cl.PD().ValidateReadTS(ctx, ts, false); err != nil {
+			return nil, fmt.Errorf("txn: begin at %d: %w", ts, err)
+		}
+		if err := c.checkVisibility(ctx, ts); err != nil {
+			return nil, fmt.Errorf("txn: begin at %d: %w", ts, err)
+		}
 	}
 	return newTxn(ctx, c, ts, o), nil
 }

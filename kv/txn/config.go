@@ -182,8 +182,9 @@ type TxnOption func(*txnOptions)
 // only concern writes (WithStartTS, WithMaxAttempts, WithLockTTL) are ignored by Snapshot.
 type SnapshotOption = TxnOption
 
-// WithStartTS begins the transaction at ts instead of a fresh timestamp from PD. Transact
-// uses it for the first attempt only (a retry needs a newer snapshot).
+// WithStartTS begins the transaction at ts instead of a fresh timestamp from PD; Begin
+// refuses a ts PD cannot have handed out. Transact uses it for the first attempt only (a
+// retry needs a newer snapshot).
 func WithStartTS(ts uint64) TxnOption { return func(o *txnOptions) { o.startTS = ts } }
 
 // WithPriority sets the priority of every request.
