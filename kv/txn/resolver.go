@@ -61,15 +61,18 @@ type resolveResult struct {
 // resolver resolves locks of other transactions (TXN-15, TXN-16). Safe for concurrent
 // use; its only state is a bounded cache of decided statuses.
 type resolver struct {
-	c     *Client
-	mu    sync.Mutex
-	cache map[uint64]txnStatus
-	order []uint64 // FIFO of cached start ts
-	next  int
+	c          *Client
+	asyncSlots chan struct{} // read-side cleanups running in the background (asyncresolve.go)
+	cleaning   sync.Map      // cleaningKey -> struct{}: locks a read-side cleanup is removing
+	mu         sync.Mutex
+	cache      map[uint64]txnStatus
+	order      []uint64 // FIFO of cached start ts
+	next       int
 }
 
 func newResolver(c *Client) *resolver {
-	return &resolver{c: c, cache: make(map[uint64]txnStatus), order: make([]uint64, 0, c.cfg.StatusCacheSize)}
+	return &resolver{c: c, cache: make(map[uint64]txnStatus), order: make([]uint64, 0, c.cfg.StatusCacheSize),
+		asyncSlots: make(chan struct{}, DefaultAsyncResolveLimit)}
 }
 
 func (r *resolver) cached(startTS uint64) (txnStatus, bool) {
@@ -107,6 +110,8 @@ func (r *resolver) resolve(ctx context.Context, bo *backoff.Backoffer, callerTS 
 	var res resolveResult
 	cleaned := make(map[cleanedRegion]bool)
 	lite := make(liteBatch)
+	var later []decidedLock // a read's cleanups, run after it (asyncresolve.go)
+	defer func() { r.cleanupForRead(ctx, later) }()
 	for _, l := range locks {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -144,10 +149,14 @@ func (r *resolver) resolve(ctx context.Context, bo *backoff.Backoffer, callerTS 
 			res.wait(r.c.cl.PD().UntilExpired(l.StartTS, st.ttl))
 			continue
 		}
+		res.note(st, l.StartTS, callerTS)
+		if forRead {
+			later = append(later, decidedLock{l, st})
+			continue
+		}
 		if err := r.resolveDecided(ctx, bo, l, st, cleaned, lite); err != nil {
 			return res, err
 		}
-		res.note(st, l.StartTS, callerTS)
 	}
 	return res, r.flush(ctx, lite)
 }

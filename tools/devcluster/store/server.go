@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -26,10 +28,13 @@ type storeServer struct {
 	mem   *memLocks // shared by every store of the process, like the engine
 	batch *dispatcher
 	safe  *storeSafeTS // GetStoreSafeTS (safets.go); nil: unistore's 0
+
+	feedbackSeq atomic.Uint64 // GetHealthFeedback's sequence (health.go)
 }
 
 func newStoreServer(inner *tikv.Server, view *storeView, raw *rawkv.Store, mem *memLocks) *storeServer {
 	s := &storeServer{Server: inner, view: view, raw: raw, mem: mem}
+	s.feedbackSeq.Store(uint64(time.Now().UnixNano()))
 	s.batch = newDispatcher(s)
 	return s
 }
