@@ -71,3 +71,15 @@ func TestReadLeavesLockCleanupToTheBackground(t *testing.T) {
 		}
 	})
 }
+
+// waitUnlocked waits until key holds no lock: reads clean locks up in the background.
+func waitUnlocked(t testing.TB, c *Client, key string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for rawLocked(t, c, key) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still locked", key)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
