@@ -116,6 +116,7 @@ func (c *Cache) background(ctx context.Context) {
 			c.gcRound()
 		case <-refresh.C:
 			c.stores.refresh(ctx)
+			c.stores.learnStores(ctx) // storelist.go
 		case <-ranges:
 			c.LoadRanges(ctx, c.cfg.RefreshRanges) // errors: the next round tries again
 		case <-probe.C:
