@@ -223,6 +223,7 @@ func TestStaleReadMeetingLockRetriesAsLeaderRead(t *testing.T) {
 		if _, err := c.Snapshot(kv.MaxTS, WithStaleRead()).Get(ctx, []byte(k1)); !errors.Is(err, kv.ErrInvalidReadTS) {
 			t.Errorf("stale read at MaxTS: %v", err)
 		}
+		waitUnlocked(t, c, k1) // the stale reads cleaned k1's lock up in the background
 		tx, err := c.Begin(ctx, WithStaleRead())
 		if err != nil {
 			t.Fatal(err)
